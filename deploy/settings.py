@@ -1,0 +1,113 @@
+"""Where the local stack lives and listens, read from the environment. Pure: no I/O."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+KAFKA_VERSION = "3.9.1"
+DEFAULT_KAFKA = "127.0.0.1:9092"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+DEFAULT_PARTITIONS = 8
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    kafka_bootstrap: str
+    redis_url: str
+    data_dir: Path
+    jar_dir: Path
+    partitions: int
+
+    @property
+    def kafka_host(self) -> str:
+        return parse_host_port(self.kafka_bootstrap.split(",")[0], 9092)[0]
+
+    @property
+    def kafka_port(self) -> int:
+        return parse_host_port(self.kafka_bootstrap.split(",")[0], 9092)[1]
+
+    @property
+    def controller_port(self) -> int:
+        # The KRaft controller needs a second port; the next one keeps the pair easy to find.
+        return self.kafka_port + 1
+
+    @property
+    def redis_host(self) -> str:
+        return urlsplit(self.redis_url).hostname or "127.0.0.1"
+
+    @property
+    def redis_port(self) -> int:
+        return urlsplit(self.redis_url).port or 6379
+
+    @property
+    def kafka_is_local(self) -> bool:
+        return self.kafka_host in LOCAL_HOSTS
+
+    @property
+    def redis_is_local(self) -> bool:
+        return self.redis_host in LOCAL_HOSTS
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def kafka_log_dirs(self) -> Path:
+        return self.data_dir / "kafka" / "data"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.data_dir / "redis"
+
+    def pid_file(self, service: str) -> Path:
+        return self.data_dir / "run" / f"{service}.pid"
+
+
+def parse_host_port(address: str, default_port: int) -> tuple[str, int]:
+    """Split 'host:port' (or '[v6]:port'); a bare host gets the default port."""
+    address = address.strip()
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        return host, int(rest.lstrip(":") or default_port)
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        return address, default_port
+    return host, int(port)
+
+
+def repo_root() -> Path | None:
+    """The source checkout this package runs from, if any (an installed copy has none)."""
+    candidate = Path(__file__).resolve().parent.parent
+    return candidate if (candidate / "pyproject.toml").is_file() else None
+
+
+def default_data_dir() -> Path:
+    root = repo_root()
+    return (root if root else Path.cwd()) / "var"
+
+
+def default_jar_dir(env: Mapping[str, str]) -> Path:
+    # Outside the repo so a fresh clone or `git clean` does not download 100 jars again.
+    cache = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".cache")
+    return Path(cache) / "piecework" / f"kafka-{KAFKA_VERSION}" / "libs"
+
+
+def from_env(env: Mapping[str, str] | None = None) -> StackSettings:
+    env = os.environ if env is None else env
+    partitions = int(env.get("PIECEWORK_PARTITIONS") or DEFAULT_PARTITIONS)
+    if partitions < 1:
+        raise ValueError(f"PIECEWORK_PARTITIONS must be >= 1, got {partitions}")
+    data_dir = env.get("PIECEWORK_DATA_DIR")
+    return StackSettings(
+        kafka_bootstrap=env.get("PIECEWORK_KAFKA") or DEFAULT_KAFKA,
+        redis_url=env.get("PIECEWORK_REDIS") or DEFAULT_REDIS,
+        # Absolute, because Kafka resolves log.dirs against its own working directory.
+        data_dir=Path(data_dir).resolve() if data_dir else default_data_dir(),
+        jar_dir=default_jar_dir(env),
+        partitions=partitions,
+    )

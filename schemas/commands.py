@@ -1,0 +1,235 @@
+"""Commands: what clients and timers ask for, imperative. The domain may refuse any of them.
+
+`partition_key` routes a command to the one processor that owns its aggregates: the
+requester for its account and tasks, the worker for its wallet.
+"""
+
+from __future__ import annotations
+
+from schemas import rules
+from schemas.catalogue import COMMANDS
+
+command = COMMANDS.register
+MAX_REASON = 2_000
+
+
+class _OnTask:
+    """Mixin: commands about a task route to the task's requester."""
+
+    __slots__ = ()
+    task_id: str
+
+    @property
+    def partition_key(self) -> str:
+        return rules.requester_of_task(self.task_id)
+
+    def __post_init__(self) -> None:
+        rules.task_id("task_id", self.task_id)
+        for name in ("worker_id", "requester_id"):
+            value = getattr(self, name, None)
+            if value is not None:
+                rules.ident(name, value)
+
+
+class _ByRequester:
+    __slots__ = ()
+    requester_id: str
+
+    @property
+    def partition_key(self) -> str:
+        return self.requester_id
+
+
+class _ByWorker:
+    __slots__ = ()
+    worker_id: str
+
+    @property
+    def partition_key(self) -> str:
+        return self.worker_id
+
+
+@command()
+class DepositFunds(_ByRequester):
+    requester_id: str
+    amount: int
+    currency: str
+
+    def __post_init__(self) -> None:
+        rules.ident("requester_id", self.requester_id)
+        rules.amount("amount", self.amount, positive=True)
+        rules.currency("currency", self.currency)
+
+
+@command()
+class TaskSpec:
+    """One task of a PostTasks batch, as the requester describes it."""
+
+    kind: str
+    reward: int
+    currency: str
+    estimated_seconds: int
+    title: str = ""
+    assignments: int = 1
+    lease_seconds: int = 900
+    lifetime_seconds: int = 7 * 24 * 3600
+    auto_approve_seconds: int = 3 * 24 * 3600
+    priority: int = 0
+    qualifications: tuple[str, ...] = ()
+    payload: object = None
+    payload_ref: str | None = None
+
+    def __post_init__(self) -> None:
+        rules.kind("kind", self.kind)
+        rules.amount("reward", self.reward, positive=True)
+        rules.currency("currency", self.currency)
+        rules.duration("estimated_seconds", self.estimated_seconds)
+        rules.text("title", self.title, limit=200, required=False)
+        if not 1 <= self.assignments <= 1_000:
+            raise ValueError(f"assignments must be in [1, 1000], got {self.assignments}")
+        rules.duration("lease_seconds", self.lease_seconds, minimum=10)
+        rules.duration("lifetime_seconds", self.lifetime_seconds, minimum=60)
+        rules.duration("auto_approve_seconds", self.auto_approve_seconds, minimum=1)
+        if not -1_000 <= self.priority <= 1_000:
+            raise ValueError(f"priority must be in [-1000, 1000], got {self.priority}")
+        for q in self.qualifications:
+            rules.ident("qualifications[]", q)
+        if self.payload is None and self.payload_ref is None:
+            raise ValueError("a task needs a payload or a payload_ref")
+
+
+@command()
+class PostTasks(_ByRequester):
+    requester_id: str
+    batch_id: str
+    tasks: tuple[TaskSpec, ...]
+
+    def __post_init__(self) -> None:
+        rules.ident("requester_id", self.requester_id)
+        rules.ident("batch_id", self.batch_id)
+        if not self.tasks:
+            raise ValueError("a batch needs at least one task")
+        if len({t.currency for t in self.tasks}) > 1:
+            raise ValueError("all tasks of a batch must use one currency")
+
+
+@command()
+class ClaimTask(_OnTask):
+    task_id: str
+    worker_id: str
+    qualifications: tuple[str, ...] = ()
+
+
+@command()
+class ReleaseClaim(_OnTask):
+    task_id: str
+    claim_id: str
+    worker_id: str
+
+
+@command()
+class SubmitWork(_OnTask):
+    task_id: str
+    claim_id: str
+    worker_id: str
+    answer: object
+
+
+@command()
+class ApproveSubmission(_OnTask):
+    task_id: str
+    submission_id: str
+    requester_id: str
+
+
+@command()
+class RejectSubmission(_OnTask):
+    task_id: str
+    submission_id: str
+    requester_id: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        _OnTask.__post_init__(self)
+        rules.text("reason", self.reason, limit=MAX_REASON)
+
+
+@command()
+class GrantBonus(_OnTask):
+    task_id: str
+    worker_id: str
+    requester_id: str
+    amount: int
+    reason: str
+
+    def __post_init__(self) -> None:
+        _OnTask.__post_init__(self)
+        rules.amount("amount", self.amount, positive=True)
+        rules.text("reason", self.reason, limit=MAX_REASON)
+
+
+@command()
+class DisputeRejection(_OnTask):
+    task_id: str
+    submission_id: str
+    worker_id: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        _OnTask.__post_init__(self)
+        rules.text("reason", self.reason, limit=MAX_REASON)
+
+
+@command()
+class OverturnRejection(_OnTask):
+    task_id: str
+    submission_id: str
+
+
+@command()
+class CancelTask(_OnTask):
+    task_id: str
+    requester_id: str
+
+
+@command()
+class ExpireTask(_OnTask):
+    task_id: str
+
+
+@command()
+class ExpireClaim(_OnTask):
+    task_id: str
+    claim_id: str
+
+
+@command()
+class AutoApprove(_OnTask):
+    task_id: str
+    submission_id: str
+
+
+@command()
+class CreditWorker(_ByWorker):
+    """Emitted by the processor itself, in the transaction that approved the work."""
+
+    worker_id: str
+    source_event_id: str
+    requester_id: str
+    task_id: str
+    amount: int
+    currency: str
+
+
+@command()
+class IssuePayout(_ByWorker):
+    worker_id: str
+    payout_id: str
+    amount: int
+    currency: str
+
+    def __post_init__(self) -> None:
+        rules.ident("worker_id", self.worker_id)
+        rules.ident("payout_id", self.payout_id)
+        rules.amount("amount", self.amount, positive=True)
+        rules.currency("currency", self.currency)

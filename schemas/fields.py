@@ -1,0 +1,147 @@
+"""Type-driven conversion between frozen dataclasses and plain values (dicts, lists, ints).
+
+Plain values are what msgpack and JSON carry. Each dataclass's field annotations are
+compiled once into converters that check the type of every incoming value, so a record
+with a wrong or missing field is refused with a precise reason instead of half-built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from schemas.errors import SchemaError
+
+Converter = Callable[[Any, str], Any]
+
+
+def _check_int(value: Any, where: str) -> int:
+    # bool is an int subclass; a True amount is a bug, not a 1.
+    if type(value) is not int:
+        raise SchemaError(f"{where}: expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _check_str(value: Any, where: str) -> str:
+    if type(value) is not str:
+        raise SchemaError(f"{where}: expected a string, got {type(value).__name__}")
+    return value
+
+
+def _check_bool(value: Any, where: str) -> bool:
+    if type(value) is not bool:
+        raise SchemaError(f"{where}: expected true/false, got {type(value).__name__}")
+    return value
+
+
+def _any(value: Any, where: str) -> Any:
+    return value
+
+
+def _optional(inner: Converter) -> Converter:
+    def convert(value: Any, where: str) -> Any:
+        return None if value is None else inner(value, where)
+
+    return convert
+
+
+def _tuple_of(inner: Converter) -> Converter:
+    def convert(value: Any, where: str) -> tuple:
+        if not isinstance(value, list | tuple):
+            raise SchemaError(f"{where}: expected a list, got {type(value).__name__}")
+        return tuple(inner(item, f"{where}[{i}]") for i, item in enumerate(value))
+
+    return convert
+
+
+def _dict_of(key: Converter, val: Converter) -> Converter:
+    def convert(value: Any, where: str) -> dict:
+        if not isinstance(value, dict):
+            raise SchemaError(f"{where}: expected an object, got {type(value).__name__}")
+        return {key(k, f"{where} key"): val(v, f"{where}[{k!r}]") for k, v in value.items()}
+
+    return convert
+
+
+def _nested(cls: type) -> Converter:
+    def convert(value: Any, where: str) -> Any:
+        if isinstance(value, cls):
+            return value
+        return from_plain(cls, value, where)
+
+    return convert
+
+
+_SIMPLE: dict[Any, Converter] = {int: _check_int, str: _check_str, bool: _check_bool}
+
+
+def _converter(annotation: Any) -> Converter:
+    if annotation in _SIMPLE:
+        return _SIMPLE[annotation]
+    if annotation is object or annotation is Any:
+        return _any
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        (inner,) = [a for a in args if a is not type(None)]
+        return _optional(_converter(inner))
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return _tuple_of(_converter(args[0]))
+    if origin is dict:
+        return _dict_of(_converter(args[0]), _converter(args[1]))
+    if dataclasses.is_dataclass(annotation):
+        return _nested(annotation)
+    raise TypeError(f"unsupported field annotation {annotation!r}")
+
+
+@cache
+def _plan(cls: type) -> tuple[tuple[str, Converter, bool], ...]:
+    """(name, converter, required) for each field, compiled once per class."""
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        (
+            f.name,
+            _converter(hints[f.name]),
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
+        for f in dataclasses.fields(cls)
+    )
+
+
+def from_plain(cls: type, data: Any, where: str = "") -> Any:
+    """Build `cls` from a plain dict, checking every field; unknown fields are refused."""
+    where = where or cls.__name__
+    if not isinstance(data, dict):
+        raise SchemaError(f"{where}: expected an object, got {type(data).__name__}")
+    plan = _plan(cls)
+    known = {name for name, _, _ in plan}
+    unknown = set(data) - known
+    if unknown:
+        raise SchemaError(f"{where}: unknown field(s) {sorted(map(str, unknown))}", "unknown_field")
+    kwargs = {}
+    for name, convert, required in plan:
+        if name in data:
+            kwargs[name] = convert(data[name], f"{where}.{name}")
+        elif required:
+            raise SchemaError(f"{where}: missing field {name!r}", "missing_field")
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, SchemaError):
+            raise
+        raise SchemaError(f"{where}: {exc}") from exc
+
+
+def to_plain(value: Any) -> Any:
+    """Dataclasses to dicts, tuples to lists, recursively (the inverse of from_plain)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {name: to_plain(getattr(value, name)) for name, _, _ in _plan(type(value))}
+    if isinstance(value, tuple | list):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    return value
