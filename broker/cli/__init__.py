@@ -9,6 +9,7 @@ import sys
 # Each module exposes register(subparsers); it sets `func` on its parsers.
 SUBCOMMAND_MODULES = (
     "broker.cli.stack",
+    "broker.cli.serve",
 )
 
 

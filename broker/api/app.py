@@ -1,0 +1,118 @@
+"""The aiohttp application: auth guard, JSON errors, route table, start-up wiring."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from importlib.metadata import version
+
+from aiohttp import web
+from kafka.errors import KafkaError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
+
+from broker import metrics
+from broker.api import handlers_operator, handlers_read, handlers_requester, handlers_worker
+from broker.api.auth import Actor, AuthError, TokenStore, require_role
+from broker.api.gateway import CommandGateway, ReplyTimeout
+from broker.api.openapi import build_spec
+from broker.api.responses import ApiError, error_response
+from broker.api.routes import ROUTES, Route, register
+from broker.api.services import CandidateFinder, Services
+from broker.config import Settings
+from broker.domain.policy import Policy
+
+log = logging.getLogger(__name__)
+SERVICES = web.AppKey("services", Services)
+HANDLER_MODULES = (handlers_requester, handlers_worker, handlers_operator, handlers_read)
+
+
+def guard(route: Route):
+    async def handle(request: web.Request) -> web.StreamResponse:
+        svc = request.app[SERVICES]
+        status = 500
+        try:
+            actor = None
+            if route.roles:
+                actor = await svc.tokens.authenticate(request.headers.get("Authorization"))
+                require_role(actor, *route.roles)
+            response = await route.handler(request, actor, svc)
+            status = response.status
+            return response
+        except (ApiError, AuthError) as exc:
+            status = exc.status
+            return error_response(exc.status, exc.code, exc.message)
+        except ReplyTimeout:
+            status = 503
+            return error_response(503, "timeout", "the command processor did not answer in time")
+        except KafkaError as exc:
+            status = 503
+            reason = f"the log is unavailable: {type(exc).__name__}"
+            return error_response(503, "unavailable", reason)
+        except Exception:
+            log.exception("unexpected error on %s %s", request.method, route.path)
+            return error_response(500, "internal_error", "unexpected error (logged)")
+        finally:
+            metrics.HTTP_REQUESTS.labels(route.path, route.method, str(status)).inc()
+
+    handle.__name__ = route.handler.__name__
+    return handle
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler) -> web.StreamResponse:
+    """aiohttp's own errors (404, 405, 413) answered in the API's JSON error form."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.lower().replace(" ", "_")
+        return error_response(exc.status, code, exc.reason)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(build_spec(ROUTES, version("piecework")))
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def make_app(services_factory) -> web.Application:
+    """`services_factory(app)` is an async context (start-up/clean-up) that sets SERVICES."""
+    app = web.Application(
+        middlewares=[json_errors],
+        client_max_size=int(os.environ.get("PIECEWORK_MAX_BODY_BYTES", 16 * 1024 * 1024)),
+    )
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/metrics", metrics_endpoint)
+    register(app, guard)
+    app.cleanup_ctx.append(services_factory)
+    return app
+
+
+def live_services(settings: Settings, policy: Policy, candidates: CandidateFinder | None = None):
+    """Start-up: connect to Kafka and Redis, install the operator's bootstrap token."""
+
+    async def factory(app: web.Application):
+        redis = Redis.from_url(settings.redis)
+        gateway = CommandGateway(settings)
+        gateway.start(asyncio.get_running_loop())
+        tokens = TokenStore(redis)
+        token = os.environ.get("PIECEWORK_OPERATOR_TOKEN")
+        if token:
+            await tokens.install(token, Actor("operator", "operator"))
+        finder = candidates or handlers_read.queue_candidates(settings.redis)
+        app[SERVICES] = Services(settings, policy, gateway, tokens, redis, finder)
+        yield
+        await asyncio.get_running_loop().run_in_executor(None, gateway.close)
+        await redis.aclose()
+
+    return factory

@@ -1,0 +1,73 @@
+"""Worker endpoints: claim (the next fitting task, or a given one), submit, release, dispute."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from broker.api.auth import Actor
+from broker.api.bodies import ReasonBody, SubmitBody
+from broker.api.handlers_requester import task_of
+from broker.api.responses import build, command_id, envelope, outcome, read_body, refusal, run
+from broker.api.routes import route
+from broker.api.services import Services
+from schemas.commands import ClaimTask, DisputeRejection, ReleaseClaim, SubmitWork
+
+WORKER = ("worker",)
+# Refusals that only mean "someone was faster": try the next candidate.
+LOST_RACE = frozenset(
+    {"no_free_assignment", "task_closed", "already_claimed_by_worker", "not_found"}
+)
+CANDIDATES = 8
+
+
+@route("POST", "/v1/claims", "Claim the best open task this worker qualifies for", WORKER,
+       ok={201: "claimed", 204: "nothing fits now"})
+async def claim_next(request: web.Request, actor: Actor, svc: Services) -> web.StreamResponse:
+    base_id = command_id(request, actor)
+    for rank, task_id in enumerate(
+        await svc.candidates(actor.actor_id, actor.qualifications, CANDIDATES)
+    ):
+        command = build(ClaimTask, {"task_id": task_id, "worker_id": actor.actor_id,
+                                    "qualifications": actor.qualifications})
+        reply = await svc.gateway.send(envelope(request, actor, f"{base_id}.{rank}", command))
+        if reply.accepted:
+            return web.json_response({"task_id": task_id, **outcome(reply)}, status=201)
+        if reply.code not in LOST_RACE:
+            raise refusal(reply)
+    return web.Response(status=204)
+
+
+@route("POST", "/v1/tasks/{task_id}/claim", "Claim one given task", WORKER, ok={201: "claimed"})
+async def claim_task(request: web.Request, actor: Actor, svc: Services) -> web.Response:
+    command = build(ClaimTask, {"task_id": request.match_info["task_id"],
+                                "worker_id": actor.actor_id,
+                                "qualifications": actor.qualifications})
+    return await run(svc.gateway, request, actor, command, status=201)
+
+
+@route("POST", "/v1/claims/{claim_id}/submit", "Submit the work of a live claim", WORKER,
+       SubmitBody, ok={201: "submitted"})
+async def submit(request: web.Request, actor: Actor, svc: Services) -> web.Response:
+    claim_id = request.match_info["claim_id"]
+    body = await read_body(request, SubmitBody)
+    command = build(SubmitWork, {"task_id": task_of(claim_id), "claim_id": claim_id,
+                                 "worker_id": actor.actor_id, "answer": body.answer})
+    return await run(svc.gateway, request, actor, command, status=201)
+
+
+@route("POST", "/v1/claims/{claim_id}/release", "Give a claimed assignment back", WORKER)
+async def release(request: web.Request, actor: Actor, svc: Services) -> web.Response:
+    claim_id = request.match_info["claim_id"]
+    command = build(ReleaseClaim, {"task_id": task_of(claim_id), "claim_id": claim_id,
+                                   "worker_id": actor.actor_id})
+    return await run(svc.gateway, request, actor, command)
+
+
+@route("POST", "/v1/submissions/{submission_id}/dispute", "Contest a rejection", WORKER,
+       ReasonBody)
+async def dispute(request: web.Request, actor: Actor, svc: Services) -> web.Response:
+    sid = request.match_info["submission_id"]
+    body = await read_body(request, ReasonBody)
+    command = build(DisputeRejection, {"task_id": task_of(sid), "submission_id": sid,
+                                       "worker_id": actor.actor_id, "reason": body.reason})
+    return await run(svc.gateway, request, actor, command)

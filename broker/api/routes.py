@@ -1,0 +1,60 @@
+"""The route table: one entry per endpoint, used both to serve and to describe the API."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    roles: tuple[str, ...]  # empty: no token needed
+    body: type | None = None
+    responses: dict[int, str] = field(default_factory=dict)
+
+
+COMMON = {400: "malformed request", 401: "missing or unknown token", 422: "invalid body"}
+COMMAND = {**COMMON, 403: "not yours", 404: "not found", 409: "refused in this state"}
+
+
+def route(
+    method: str,
+    path: str,
+    summary: str,
+    roles: tuple[str, ...],
+    body: type | None = None,
+    ok: dict[int, str] | None = None,
+    errors: dict[int, str] | None = None,
+) -> Callable[[Handler], Handler]:
+    """Decorator collecting handlers into ROUTES."""
+
+    def wrap(handler: Handler) -> Handler:
+        responses: dict[int, str] = dict(ok or {200: "done"})
+        responses.update(COMMAND if errors is None else errors)
+        if not roles:
+            responses.pop(401, None)
+        ROUTES.append(Route(method, path, handler, summary, roles, body, responses))
+        return handler
+
+    return wrap
+
+
+ROUTES: list[Route] = []
+
+
+def register(app: web.Application, guard: Callable[[Route], Handler]) -> None:
+    for r in ROUTES:
+        app.router.add_route(r.method, r.path, guard(r), name=r.handler.__name__)
+
+
+def path_info(request: web.Request, name: str) -> Any:
+    return request.match_info[name]

@@ -1,0 +1,41 @@
+"""Prometheus metrics of the write side and the API. Base units, bounded labels."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Labels are closed sets: command types, refusal codes, HTTP routes, consumers.
+COMMANDS = Counter(
+    "piecework_commands_total", "Commands decided by the processor", ["type", "outcome"]
+)
+REFUSALS = Counter("piecework_refusals_total", "Commands refused by the domain", ["code"])
+EVENTS_WRITTEN = Counter("piecework_events_written_total", "Events appended to the log")
+DEAD_LETTERS = Counter(
+    "piecework_dead_letters_total", "Records sent to the dead-letter topic", ["consumer", "code"]
+)
+TRANSACTION_SECONDS = Histogram(
+    "piecework_transaction_seconds",
+    "Duration of one processor transaction (decide, produce, commit)",
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+)
+TRANSACTION_COMMANDS = Histogram(
+    "piecework_transaction_commands",
+    "Commands per processor transaction",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+)
+OWNED_PARTITIONS = Gauge("piecework_processor_partitions", "Command partitions owned")
+REBUILD_SECONDS = Histogram(
+    "piecework_rebuild_seconds",
+    "Time to rebuild a partition's aggregates from the log",
+    buckets=(0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120),
+)
+COMMAND_LATENCY = Histogram(
+    "piecework_command_latency_seconds",
+    "API: from sending a command to receiving its reply",
+    ["type"],
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2, 5),
+)
+HTTP_REQUESTS = Counter(
+    "piecework_http_requests_total", "HTTP requests", ["route", "method", "status"]
+)
+VIEW_EVENTS = Counter("piecework_view_events_total", "Events folded into the views")

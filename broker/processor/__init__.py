@@ -1,0 +1,1 @@
+"""The command processor: commands in, events + reply + offset out, in one transaction."""

@@ -1,0 +1,196 @@
+"""The command processor: consume commands, decide, write events + reply + offset atomically.
+
+One Kafka transaction per polled batch holds the new events, the replies, the outbox
+commands (worker credits) and the consumed offsets. A crash at any point either commits
+all of them or none, so no event is lost or duplicated (invariant 6).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError, ProducerFencedError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from broker import metrics
+from broker.clock import Clock
+from broker.config import Settings
+from broker.deadletter import dead_letter_for
+from broker.domain.policy import Policy
+from broker.kafka_io import snapshot_consumer
+from broker.processor.partition_state import PartitionState, rebuild
+from schemas.codec import decode_command, encode_command, encode_event, encode_reply
+from schemas.envelope import CommandEnvelope, Reply
+from schemas.errors import SchemaError
+
+log = logging.getLogger(__name__)
+GROUP = "piecework-processor"
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, processor: CommandProcessor) -> None:
+        self.processor = processor
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            self.processor.states.pop(tp.partition, None)
+        metrics.OWNED_PARTITIONS.set(len(self.processor.states))
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        for tp in sorted(assigned):
+            self.processor.states[tp.partition] = rebuild(
+                self.processor.reader, self.processor.settings.topics, tp.partition
+            )
+        metrics.OWNED_PARTITIONS.set(len(self.processor.states))
+
+
+class CommandProcessor:
+    def __init__(
+        self, settings: Settings, policy: Policy, clock: Clock, instance: str = "0"
+    ) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.clock = clock
+        self.name = f"processor-{instance}"
+        self.states: dict[int, PartitionState] = {}
+        self.reader = snapshot_consumer(settings.kafka, f"{self.name}-rebuild")
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.kafka,
+            client_id=self.name,
+            group_id=GROUP,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            max_poll_records=1_000,
+            fetch_max_wait_ms=50,
+            max_poll_interval_ms=600_000,
+        )
+        # A stable transactional id per instance: a restarted instance fences its
+        # predecessor and aborts whatever transaction it left open.
+        self.producer = KafkaProducer(
+            bootstrap_servers=settings.kafka,
+            client_id=self.name,
+            transactional_id=f"{GROUP}-{instance}",
+            transaction_timeout_ms=15_000,
+            linger_ms=1,
+            batch_size=512 * 1024,
+            max_request_size=16 * 1024 * 1024,
+        )
+
+    def start(self) -> None:
+        self.producer.init_transactions()
+        self.consumer.subscribe([self.settings.topics.commands], listener=_Rebalance(self))
+
+    def run(self, stop: threading.Event) -> None:
+        self.start()
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self.close()
+
+    def step(self, timeout_ms: int = 200) -> int:
+        batch = self.consumer.poll(timeout_ms=timeout_ms)
+        if batch:
+            self._process(batch)
+        return sum(len(records) for records in batch.values())
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.reader.close()
+        self.producer.close()
+
+    def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        started = time.perf_counter()
+        self.producer.begin_transaction()
+        try:
+            for tp, records in batch.items():
+                state = self.states[tp.partition]
+                for record in records:
+                    self._handle(state, record)
+            offsets = {
+                tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
+                for tp, records in batch.items()
+            }
+            self.producer.send_offsets_to_transaction(offsets, self.consumer.group_metadata())
+            self.producer.flush()
+            self.producer.commit_transaction()
+        except ProducerFencedError:
+            raise  # another instance owns our id now: this one must stop
+        except KafkaError as exc:
+            log.warning("transaction failed, aborting and replaying the batch: %s", exc)
+            self._recover(batch)
+            return
+        metrics.TRANSACTION_SECONDS.observe(time.perf_counter() - started)
+        metrics.TRANSACTION_COMMANDS.observe(sum(len(r) for r in batch.values()))
+
+    def _recover(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Abort, forget the in-memory effects of the batch, and read it again."""
+        self.producer.abort_transaction()
+        for tp, records in batch.items():
+            self.states[tp.partition] = rebuild(self.reader, self.settings.topics, tp.partition)
+            self.consumer.seek(tp, records[0].offset)
+
+    def _handle(self, state: PartitionState, record: ConsumerRecord) -> None:
+        try:
+            envelope = decode_command(record.value)
+        except SchemaError as exc:
+            self._dead_letter(record, exc.code, str(exc))
+            return
+        earlier = state.replies.get(envelope.command_id)
+        if earlier is not None:
+            # A retry: answer again, decide nothing.
+            self._send_reply(state.partition, earlier)
+            metrics.COMMANDS.labels(envelope.type, "duplicate").inc()
+            return
+        now = self.clock.now_ms()
+        try:
+            decision = state.shard.decide(envelope, now, self.policy)
+        except Exception as exc:  # a bug must not stop the pipeline; keep the record
+            log.exception("deciding %s failed", envelope.command_id)
+            self._dead_letter(record, "internal_error", repr(exc))
+            decision = None
+        if decision is None:
+            reply = Reply(envelope.command_id, False, "internal_error", "could not decide", (), {})
+        else:
+            reply = decision.reply
+            self._write(state, envelope, decision)
+        state.replies[envelope.command_id] = reply
+        self._send_reply(state.partition, reply)
+        outcome = "accepted" if reply.accepted else "refused"
+        metrics.COMMANDS.labels(envelope.type, outcome).inc()
+        if not reply.accepted:
+            metrics.REFUSALS.labels(reply.code).inc()
+
+    def _write(self, state: PartitionState, envelope: CommandEnvelope, decision) -> None:
+        key = envelope.partition_key.encode()
+        for event in decision.events:
+            state.shard.apply(event)
+            self.producer.send(
+                self.settings.topics.events, encode_event(event), key=key, partition=state.partition
+            )
+        metrics.EVENTS_WRITTEN.inc(len(decision.events))
+        for command in decision.outbox:
+            self.producer.send(
+                self.settings.topics.commands,
+                encode_command(command),
+                key=command.partition_key.encode(),
+            )
+
+    def _send_reply(self, partition: int, reply: Reply) -> None:
+        self.producer.send(
+            self.settings.topics.replies,
+            encode_reply(reply),
+            key=reply.command_id.encode(),
+            partition=partition,
+        )
+
+    def _dead_letter(self, record: ConsumerRecord, code: str, reason: str) -> None:
+        letter = dead_letter_for(record, code, reason, self.name, self.clock.now_ms())
+        self.producer.send(self.settings.topics.dead_letter, letter.encode(), key=record.key)
+        metrics.DEAD_LETTERS.labels(self.name.split("-")[0], code).inc()
