@@ -1,0 +1,129 @@
+"""Python client for the piecework API (asyncio). Requesters, workers and operators.
+
+    async with Client("http://127.0.0.1:8080", token) as requester:
+        await requester.deposit(50_000_000, "EUR")
+        posted = await requester.post_batch("b1", [task_spec, ...])
+
+Every command-sending call carries an Idempotency-Key, reused on retry, so a request that
+timed out can be sent again without doing the work twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import aiohttp
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+class Client:
+    def __init__(
+        self, base_url: str, token: str | None = None, *, retries: int = 3, timeout: float = 30
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.retries = retries
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Client:
+        connector = aiohttp.TCPConnector(limit=256)
+        self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def call(self, method: str, path: str, body: Any = None) -> Any:
+        """One API call; 503s and connection errors are retried with the same key."""
+        assert self._session is not None, "use `async with Client(...)`"
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        for attempt in range(self.retries + 1):
+            try:
+                async with self._session.request(
+                    method, self.base_url + path, json=body, headers=headers
+                ) as response:
+                    if response.status == 204:
+                        return None
+                    data = await response.json(content_type=None)
+                    if response.status == 503 and attempt < self.retries:
+                        await asyncio.sleep(0.2 * 2**attempt)
+                        continue
+                    if response.status >= 400:
+                        code, message = data.get("code", "?"), data.get("message", "")
+                        raise ApiError(response.status, code, message)
+                    return data
+            except (TimeoutError, aiohttp.ClientConnectionError):
+                if attempt >= self.retries:
+                    raise
+                await asyncio.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    # --- operators
+    async def create_actor(self, actor_id: str, role: str, qualifications: list[str] = ()) -> str:
+        body = {"actor_id": actor_id, "role": role, "qualifications": list(qualifications)}
+        return (await self.call("POST", "/v1/actors", body))["token"]
+
+    async def payout(self, worker_id: str, amount: int, currency: str) -> Any:
+        body = {"worker_id": worker_id, "amount": amount, "currency": currency}
+        return await self.call("POST", "/v1/payouts", body)
+
+    # --- requesters
+    async def deposit(self, amount: int, currency: str) -> Any:
+        return await self.call("POST", "/v1/deposits", {"amount": amount, "currency": currency})
+
+    async def post_batch(self, batch_id: str, tasks: list[dict[str, Any]]) -> Any:
+        return await self.call("POST", "/v1/batches", {"batch_id": batch_id, "tasks": tasks})
+
+    async def approve(self, submission_id: str) -> Any:
+        return await self.call("POST", f"/v1/submissions/{submission_id}/approve")
+
+    async def reject(self, submission_id: str, reason: str) -> Any:
+        body = {"reason": reason}
+        return await self.call("POST", f"/v1/submissions/{submission_id}/reject", body)
+
+    async def overturn(self, submission_id: str) -> Any:
+        return await self.call("POST", f"/v1/submissions/{submission_id}/overturn")
+
+    async def bonus(self, task_id: str, worker_id: str, amount: int, reason: str) -> Any:
+        body = {"worker_id": worker_id, "amount": amount, "reason": reason}
+        return await self.call("POST", f"/v1/tasks/{task_id}/bonus", body)
+
+    async def cancel(self, task_id: str) -> Any:
+        return await self.call("POST", f"/v1/tasks/{task_id}/cancel")
+
+    # --- workers
+    async def claim_next(self) -> Any:
+        """The claim (with task_id, claim_id, lease_expires_at), or None when nothing fits."""
+        return await self.call("POST", "/v1/claims")
+
+    async def claim(self, task_id: str) -> Any:
+        return await self.call("POST", f"/v1/tasks/{task_id}/claim")
+
+    async def submit(self, claim_id: str, answer: Any) -> Any:
+        return await self.call("POST", f"/v1/claims/{claim_id}/submit", {"answer": answer})
+
+    async def release(self, claim_id: str) -> Any:
+        return await self.call("POST", f"/v1/claims/{claim_id}/release")
+
+    async def dispute(self, submission_id: str, reason: str) -> Any:
+        body = {"reason": reason}
+        return await self.call("POST", f"/v1/submissions/{submission_id}/dispute", body)
+
+    # --- reads
+    async def get(self, path: str) -> Any:
+        return await self.call("GET", path)
