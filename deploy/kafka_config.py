@@ -71,7 +71,9 @@ def log4j_properties(log_file: Path) -> str:
     )
 
 
-def java_command(jar_dir: Path, main_class: str, *args: str, log4j: Path | None = None) -> list[str]:
+def java_command(
+    jar_dir: Path, main_class: str, *args: str, log4j: Path | None = None
+) -> list[str]:
     """`java` for one Kafka main class; the JVM expands the `dir/*` classpath itself."""
     cmd = ["java", f"-Xms{HEAP}", f"-Xmx{HEAP}", *JVM_FLAGS, "-cp", f"{jar_dir}/*"]
     if log4j is not None:

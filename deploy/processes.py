@@ -20,6 +20,8 @@ class PidRecord:
     # Kernel start time of the process: a recycled pid has another, so we never kill a stranger.
     start_ticks: int | None
     argv0: str
+    # What it serves (bootstrap or URL): the same data dir may be asked for another address.
+    address: str = ""
 
 
 def start_ticks(pid: int) -> int | None:
@@ -60,7 +62,9 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def spawn_detached(argv: Sequence[str], log_file: Path, cwd: Path | None = None) -> PidRecord:
+def spawn_detached(
+    argv: Sequence[str], log_file: Path, cwd: Path | None = None, address: str = ""
+) -> PidRecord:
     """Start in its own session with output to a file, so it outlives the caller and its tty."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
@@ -72,7 +76,7 @@ def spawn_detached(argv: Sequence[str], log_file: Path, cwd: Path | None = None)
             cwd=cwd,
             start_new_session=True,
         )
-    return PidRecord(proc.pid, start_ticks(proc.pid), str(argv[0]))
+    return PidRecord(proc.pid, start_ticks(proc.pid), str(argv[0]), address)
 
 
 def write_pid(path: Path, record: PidRecord) -> None:

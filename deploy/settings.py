@@ -12,7 +12,8 @@ KAFKA_VERSION = "3.9.1"
 DEFAULT_KAFKA = "127.0.0.1:9092"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 DEFAULT_PARTITIONS = 8
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Addresses `up` may start a process for; anything else must already answer.
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
 
 @dataclass(frozen=True)

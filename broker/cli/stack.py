@@ -1,0 +1,82 @@
+"""`piecework up | down | status`: the local Kafka + Redis stack, one command from anywhere."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+
+from kafka.errors import KafkaError
+from rich.console import Console
+from rich.table import Table
+
+from deploy import settings as stack_settings
+from deploy import stack
+from deploy.topics import ensure_topics
+
+console = Console()
+EXIT_NOT_RUNNING = 3
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    for name, func, text in (
+        ("up", cmd_up, "start Kafka and Redis if they are not running (idempotent)"),
+        ("down", cmd_down, "stop the Kafka and Redis processes `up` started"),
+        ("status", cmd_status, "show what runs where; exit 3 unless both are up"),
+    ):
+        subparsers.add_parser(name, help=text, description=text).set_defaults(func=func)
+
+
+def _table(states: Sequence[stack.ServiceState], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("service", "address", "state", "pid", "detail"):
+        table.add_column(column, overflow="fold")  # addresses stay whole, to copy and paste
+    for st in states:
+        table.add_row(
+            st.name,
+            st.address,
+            "[green]up[/]" if st.up else "[red]down[/]",
+            str(st.pid) if st.pid else "-",
+            st.action,
+        )
+    return table
+
+
+def _logs(states: Sequence[stack.ServiceState]) -> None:
+    for st in states:
+        if st.ours:
+            console.print(f"{st.name} logs: " + ", ".join(str(p) for p in st.logs))
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    began = time.monotonic()
+    cfg = stack_settings.from_env()
+    try:
+        states = stack.up(cfg)
+        topics = ensure_topics(cfg.kafka_bootstrap, cfg.partitions)
+    except (RuntimeError, KafkaError) as exc:
+        console.print(f"[red]piecework up failed:[/] {exc}")
+        return 1
+    console.print(_table(states, "piecework stack"))
+    console.print("topics: " + ", ".join(f"{name} ({n}p)" for name, n in topics.items()))
+    console.print(f"PIECEWORK_KAFKA={cfg.kafka_bootstrap}  PIECEWORK_REDIS={cfg.redis_url}")
+    console.print(f"data dir: {cfg.data_dir}")
+    _logs(states)
+    console.print(f"up in {time.monotonic() - began:.1f}s")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    began = time.monotonic()
+    states = stack.down(stack_settings.from_env())
+    console.print(_table(states, "piecework stack"))
+    console.print(f"down in {time.monotonic() - began:.1f}s")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    cfg = stack_settings.from_env()
+    states = stack.status(cfg)
+    console.print(_table(states, f"piecework stack (data dir {cfg.data_dir})"))
+    _logs(states)
+    return 0 if all(st.up for st in states) else EXIT_NOT_RUNNING
