@@ -29,7 +29,8 @@ BATCH_WAIT_SECONDS = 0.02
 
 
 def build_app(settings: Settings, instance: str, store: RedisStore) -> faust.App:
-    data_dir = os.environ.get("PIECEWORK_DATA_DIR", "var")
+    data_dir = os.path.abspath(os.environ.get("PIECEWORK_DATA_DIR", "var"))
+    os.makedirs(os.path.join(data_dir, f"faust-views-{instance}"), exist_ok=True)
     app = ReadCommittedApp(
         f"{settings.topics.prefix}-views",
         broker=f"kafka://{settings.kafka}",
@@ -40,7 +41,6 @@ def build_app(settings: Settings, instance: str, store: RedisStore) -> faust.App
         consumer_auto_offset_reset="earliest",
         broker_commit_every=BATCH,
         broker_commit_interval=1.0,
-        topic_allow_declare=False,
     )
     events = app.topic(settings.topics.events, key_serializer="raw", value_serializer="raw")
     dead_letters = settings.topics.dead_letter

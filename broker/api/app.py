@@ -22,6 +22,7 @@ from broker.api.routes import ROUTES, Route, register
 from broker.api.services import CandidateFinder, Services
 from broker.config import Settings
 from broker.domain.policy import Policy
+from consumers.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)
@@ -109,8 +110,9 @@ def live_services(settings: Settings, policy: Policy, candidates: CandidateFinde
         token = os.environ.get("PIECEWORK_OPERATOR_TOKEN")
         if token:
             await tokens.install(token, Actor("operator", "operator"))
-        finder = candidates or handlers_read.queue_candidates(settings.redis)
-        app[SERVICES] = Services(settings, policy, gateway, tokens, redis, finder)
+        views = RedisStore.from_url(settings.redis)
+        finder = candidates or handlers_read.queue_candidates(views)
+        app[SERVICES] = Services(settings, policy, gateway, tokens, redis, views, finder)
         yield
         await asyncio.get_running_loop().run_in_executor(None, gateway.close)
         await redis.aclose()

@@ -1,26 +1,130 @@
 """Read endpoints over the materialized views in Redis (eventually consistent with the log).
 
 The view readers are synchronous (shared with replay and the audit), so they run in the
-loop's default thread pool: one Redis round trip each, the loop never blocks.
+loop's default thread pool: a few Redis round trips each, the loop never blocks.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
-from broker.api.services import CandidateFinder
+from aiohttp import web
+
+from broker.api.auth import Actor
+from broker.api.handlers_requester import task_of
+from broker.api.responses import ApiError
+from broker.api.routes import COMMON, route
+from broker.api.services import CandidateFinder, Services
+from consumers import ledger, tasks_view
 from consumers.queue_query import candidates
-from consumers.redis_store import RedisStore
+from consumers.store import Reader
+from schemas.money import CURRENCIES
+from schemas.rules import requester_of_task
+
+ANYONE = ("requester", "worker", "operator")
+READ = {**COMMON, 403: "not yours", 404: "not found"}
 
 
-def queue_candidates(redis_url: str) -> CandidateFinder:
-    store = RedisStore.from_url(redis_url)
-
+def queue_candidates(reader: Reader) -> CandidateFinder:
     async def find(worker_id: str, qualifications: tuple[str, ...], limit: int) -> list[str]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            None, partial(candidates, store, worker_id, qualifications, limit)
-        )
+        return await _off_loop(candidates, reader, worker_id, qualifications, limit)
 
     return find
+
+
+async def _off_loop(fn: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args))
+
+
+async def _hash(svc: Services, key: str, what: str) -> dict[str, str]:
+    found = await _off_loop(svc.views.hgetall, key)
+    if not found:
+        raise ApiError(404, "not_found", f"no {what} (views may lag the log by a moment)")
+    return found
+
+
+def _may_see(actor: Actor, task_id: str, worker_id: str | None = None) -> None:
+    """Operators see all; a requester its own tasks; a worker its own claims and submissions."""
+    if actor.role == "operator":
+        return
+    if actor.role == "requester" and requester_of_task(task_id) == actor.actor_id:
+        return
+    if actor.role == "worker" and worker_id == actor.actor_id:
+        return
+    raise ApiError(403, "forbidden", "not yours")
+
+
+@route("GET", "/v1/tasks/{task_id}", "A task's terms, payload and counters", ANYONE,
+       ok={200: "the task"}, errors=READ)
+async def get_task(request: web.Request, actor: Actor, svc: Services) -> web.Response:
+    task_id = request.match_info["task_id"]
+    found = await _hash(svc, tasks_view.task_key(task_id), "task")
+    if actor.role == "requester":
+        _may_see(actor, task_id)  # workers may read any task: they must see it to do it
+    return web.json_response({"task_id": task_id, **found})
+
+
+@route("GET", "/v1/tasks/{task_id}/submissions", "The submissions of a task",
+       ("requester", "operator"), ok={200: "submission ids"}, errors=READ)
+async def list_submissions(request: web.Request, actor: Actor, svc: Services) -> web.Response:
+    task_id = request.match_info["task_id"]
+    _may_see(actor, task_id)
+    ids = await _off_loop(svc.views.smembers, tasks_view.submissions_key(task_id))
+    return web.json_response({"task_id": task_id, "submission_ids": sorted(ids)})
+
+
+@route("GET", "/v1/claims/{claim_id}", "A claim's status", ANYONE, ok={200: "the claim"},
+       errors=READ)
+async def get_claim(request: web.Request, actor: Actor, svc: Services) -> web.Response:
+    claim_id = request.match_info["claim_id"]
+    task_id = task_of(claim_id)
+    found = await _hash(svc, tasks_view.claim_key(task_id, claim_id), "claim")
+    _may_see(actor, task_id, found.get("worker"))
+    return web.json_response({"claim_id": claim_id, "task_id": task_id, **found})
+
+
+@route("GET", "/v1/submissions/{submission_id}", "A submission's status and answer", ANYONE,
+       ok={200: "the submission"}, errors=READ)
+async def get_submission(request: web.Request, actor: Actor, svc: Services) -> web.Response:
+    sid = request.match_info["submission_id"]
+    task_id = task_of(sid)
+    found = await _hash(svc, tasks_view.submission_key(task_id, sid), "submission")
+    _may_see(actor, task_id, found.get("worker"))
+    return web.json_response({"submission_id": sid, "task_id": task_id, **found})
+
+
+def _accounts(reader: Reader, role: str, actor_id: str) -> dict[str, dict[str, int]]:
+    key = ledger.worker_key if role == "worker" else ledger.requester_key
+    currencies = sorted(CURRENCIES)
+    found = reader.hgetall_many([key(actor_id, c) for c in currencies])
+    pairs = zip(currencies, found, strict=True)
+    return {c: {k: int(v) for k, v in h.items()} for c, h in pairs if h}
+
+
+@route("GET", "/v1/ledger", "The caller's own balances, per currency", ("requester", "worker"),
+       ok={200: "balances in micro-units"}, errors=READ)
+async def my_ledger(request: web.Request, actor: Actor, svc: Services) -> web.Response:
+    accounts = await _off_loop(_accounts, svc.views, actor.role, actor.actor_id)
+    return web.json_response({"actor_id": actor.actor_id, "role": actor.role,
+                              "accounts": accounts})
+
+
+@route("GET", "/v1/ledger/{role}/{actor_id}", "Any account's balances (operators)", ("operator",),
+       ok={200: "balances in micro-units"}, errors=READ)
+async def account_ledger(request: web.Request, actor: Actor, svc: Services) -> web.Response:
+    role = request.match_info["role"]
+    if role not in ("worker", "requester"):
+        raise ApiError(404, "not_found", "role must be worker or requester")
+    actor_id = request.match_info["actor_id"]
+    accounts = await _off_loop(_accounts, svc.views, role, actor_id)
+    return web.json_response({"actor_id": actor_id, "role": role, "accounts": accounts})
+
+
+@route("GET", "/v1/platform/ledger", "Platform totals and the money-conservation check",
+       ("operator",), ok={200: "totals per currency"}, errors=READ)
+async def platform_ledger(request: web.Request, actor: Actor, svc: Services) -> web.Response:
+    totals = await _off_loop(ledger.ledger_totals, svc.views)
+    return web.json_response({"totals": totals, "violations": ledger.violations(totals)})

@@ -11,6 +11,7 @@ from broker.api.auth import TokenStore
 from broker.api.gateway import CommandGateway
 from broker.config import Settings
 from broker.domain.policy import Policy
+from consumers.store import Reader
 
 # (worker_id, qualifications, limit) -> candidate task ids, best first
 CandidateFinder = Callable[[str, tuple[str, ...], int], Awaitable[list[str]]]
@@ -23,6 +24,7 @@ class Services:
     gateway: CommandGateway
     tokens: TokenStore
     redis: Redis
+    views: Reader
     candidates: CandidateFinder
     max_payload_bytes: int = 16 * 1024
     batch_chunk: int = 500

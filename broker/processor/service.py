@@ -29,24 +29,28 @@ from schemas.envelope import CommandEnvelope, Reply
 from schemas.errors import SchemaError
 
 log = logging.getLogger(__name__)
-GROUP = "piecework-processor"
 
 
 class _Rebalance(ConsumerRebalanceListener):
+    """Runs inside kafka-python's network loop: only bookkeeping here, no slow reads.
+
+    New partitions are paused until the main loop has rebuilt their aggregates, so the
+    heartbeat keeps going while a long log is folded.
+    """
+
     def __init__(self, processor: CommandProcessor) -> None:
         self.processor = processor
 
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         for tp in revoked:
             self.processor.states.pop(tp.partition, None)
+            self.processor.to_rebuild.discard(tp)
         metrics.OWNED_PARTITIONS.set(len(self.processor.states))
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        for tp in sorted(assigned):
-            self.processor.states[tp.partition] = rebuild(
-                self.processor.reader, self.processor.settings.topics, tp.partition
-            )
-        metrics.OWNED_PARTITIONS.set(len(self.processor.states))
+        if assigned:
+            self.processor.consumer.pause(*assigned)
+            self.processor.to_rebuild.update(assigned)
 
 
 class CommandProcessor:
@@ -58,24 +62,29 @@ class CommandProcessor:
         self.clock = clock
         self.name = f"processor-{instance}"
         self.states: dict[int, PartitionState] = {}
+        self.to_rebuild: set[TopicPartition] = set()
+        group = f"{settings.topics.prefix}-processor"
         self.reader = snapshot_consumer(settings.kafka, f"{self.name}-rebuild")
         self.consumer = KafkaConsumer(
             bootstrap_servers=settings.kafka,
             client_id=self.name,
-            group_id=GROUP,
+            group_id=group,
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset="earliest",
             max_poll_records=1_000,
             fetch_max_wait_ms=50,
             max_poll_interval_ms=600_000,
+            # A killed instance's partitions move after 10 s, not the 45 s default.
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
         )
         # A stable transactional id per instance: a restarted instance fences its
         # predecessor and aborts whatever transaction it left open.
         self.producer = KafkaProducer(
             bootstrap_servers=settings.kafka,
             client_id=self.name,
-            transactional_id=f"{GROUP}-{instance}",
+            transactional_id=f"{group}-{instance}",
             transaction_timeout_ms=15_000,
             linger_ms=1,
             batch_size=512 * 1024,
@@ -95,10 +104,19 @@ class CommandProcessor:
             self.close()
 
     def step(self, timeout_ms: int = 200) -> int:
+        self._rebuild_assigned()
         batch = self.consumer.poll(timeout_ms=timeout_ms)
         if batch:
             self._process(batch)
         return sum(len(records) for records in batch.values())
+
+    def _rebuild_assigned(self) -> None:
+        while self.to_rebuild:
+            tp = min(self.to_rebuild)
+            self.states[tp.partition] = rebuild(self.reader, self.settings.topics, tp.partition)
+            self.to_rebuild.discard(tp)
+            self.consumer.resume(tp)
+        metrics.OWNED_PARTITIONS.set(len(self.states))
 
     def close(self) -> None:
         self.consumer.close()

@@ -1,0 +1,139 @@
+"""kill -9 of the command processor during a burst: nothing lost, nothing duplicated."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from kafka import KafkaProducer
+
+from broker.domain.shard import Shard
+from broker.kafka_io import read_topic
+from deploy.topics import create_topics
+from schemas.codec import decode_event, decode_reply, encode_command
+from schemas.commands import ClaimTask, DepositFunds, PostTasks, TaskSpec
+from schemas.envelope import CommandEnvelope
+from schemas.rules import make_task_id
+from tests.live_write_side import settings_for
+
+REQUESTERS, BATCHES, TASKS, CLAIMS = 10, 10, 50, 4_890  # 10 + 100 + 4,890 = 5,000 commands
+
+
+def burst(seed: int = 7) -> list[CommandEnvelope]:
+    rng = random.Random(seed)
+    spec = TaskSpec(
+        kind="keyword_check",
+        reward=30_000,
+        currency="EUR",
+        estimated_seconds=20,
+        assignments=10,
+        payload={"q": "x"},
+    )
+    commands: list[CommandEnvelope] = []
+    for r in range(REQUESTERS):
+        rid = f"r{r}"
+        commands.append(
+            CommandEnvelope(
+                f"dep-{rid}", rid, "requester", "burst", DepositFunds(rid, 10**12, "EUR")
+            )
+        )
+        for b in range(BATCHES):
+            commands.append(
+                CommandEnvelope(
+                    f"post-{rid}-{b}",
+                    rid,
+                    "requester",
+                    "burst",
+                    PostTasks(rid, f"b{b}", (spec,) * TASKS),
+                )
+            )
+    for n in range(CLAIMS):
+        task = make_task_id(
+            f"r{rng.randrange(REQUESTERS)}", f"b{rng.randrange(BATCHES)}", rng.randrange(TASKS)
+        )
+        worker = f"w{rng.randrange(300)}"
+        commands.append(
+            CommandEnvelope(f"claim-{n}", worker, "worker", "burst", ClaimTask(task, worker))
+        )
+    return commands
+
+
+def start_processor(settings, instance: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PIECEWORK_KAFKA": settings.kafka,
+        "PIECEWORK_TOPIC_PREFIX": settings.topics.prefix,
+        "PIECEWORK_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "broker.cli", "run", "processor", "--instance", instance], env=env
+    )
+
+
+def replies_by_command(settings) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for record in read_topic(settings.kafka, settings.topics.replies):
+        reply = decode_reply(record.value)
+        found.setdefault(reply.command_id, []).append(reply)
+    return found
+
+
+@pytest.mark.timeout(300)
+def test_kill_9_during_a_burst_loses_and_duplicates_nothing(
+    kafka_bootstrap, redis_url, unique_name
+) -> None:
+    settings = settings_for(kafka_bootstrap, redis_url, unique_name)
+    create_topics(settings.kafka, settings.topics.creation_configs(), settings.partitions)
+    commands = burst()
+    first = start_processor(settings, unique_name)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka, linger_ms=5)
+    for envelope in commands:
+        producer.send(
+            settings.topics.commands, encode_command(envelope), key=envelope.partition_key.encode()
+        )
+    producer.flush()
+    producer.close()
+    # Kill once the processor is visibly mid-burst.
+    deadline = time.monotonic() + 60
+    while len(replies_by_command(settings)) < 500 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    seen_before_kill = len(replies_by_command(settings))
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert seen_before_kill < len(commands), (
+        "the burst finished before the kill: test proves nothing"
+    )
+
+    second = start_processor(settings, unique_name)
+    try:
+        deadline = time.monotonic() + 180
+        replies = replies_by_command(settings)
+        while len(replies) < len(commands) and time.monotonic() < deadline:
+            time.sleep(1)
+            replies = replies_by_command(settings)
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+
+    assert set(replies) == {c.command_id for c in commands}
+    events = [decode_event(r.value) for r in read_topic(settings.kafka, settings.topics.events)]
+    ids = [e.event_id for e in events]
+    assert len(ids) == len(set(ids)), "an event was written twice"
+    by_command: dict[str, list[str]] = {}
+    for event in events:
+        by_command.setdefault(event.command_id, []).append(event.event_id)
+    for command_id, answers in replies.items():
+        assert all(a == answers[0] for a in answers), f"{command_id} got two different replies"
+        assert tuple(by_command.get(command_id, ())) == answers[0].event_ids
+    accepted = sum(answers[0].accepted for answers in replies.values())
+    print(f"killed after {seen_before_kill} replies; {accepted} accepted, {len(events)} events")
+    assert accepted > 1_000  # the burst did real work, not only refusals
+    shard = Shard()
+    for event in events:
+        assert shard.apply(event)
+    assert shard.check_invariants() == []
