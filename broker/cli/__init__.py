@@ -10,6 +10,7 @@ import sys
 SUBCOMMAND_MODULES = (
     "broker.cli.stack",
     "broker.cli.serve",
+    "broker.cli.client_commands",
     "broker.cli.simulate",
 )
 
