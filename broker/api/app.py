@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from importlib.metadata import version
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from broker.api import handlers_operator, handlers_read, handlers_requester, han
 from broker.api.auth import Actor, AuthError, TokenStore, require_role
 from broker.api.gateway import CommandGateway, ReplyTimeout
 from broker.api.openapi import build_spec
+from broker.api.ratelimit import RateLimiter
 from broker.api.responses import ApiError, error_response
 from broker.api.routes import ROUTES, Route, register
 from broker.api.services import CandidateFinder, Services
@@ -37,6 +39,9 @@ def guard(route: Route):
             actor = None
             if route.roles:
                 actor = await svc.tokens.authenticate(request.headers.get("Authorization"))
+                if not svc.limiter.allow(actor.actor_id, time.monotonic()):
+                    wait = svc.limiter.retry_after(actor.actor_id)
+                    raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f}s")
                 require_role(actor, *route.roles)
             response = await route.handler(request, actor, svc)
             status = response.status
@@ -112,7 +117,11 @@ def live_services(settings: Settings, policy: Policy, candidates: CandidateFinde
             await tokens.install(token, Actor("operator", "operator"))
         views = RedisStore.from_url(settings.redis)
         finder = candidates or handlers_read.queue_candidates(views)
-        app[SERVICES] = Services(settings, policy, gateway, tokens, redis, views, finder)
+        limiter = RateLimiter(
+            float(os.environ.get("PIECEWORK_RATE_LIMIT", 500)),
+            float(os.environ.get("PIECEWORK_RATE_BURST", 1_000)),
+        )
+        app[SERVICES] = Services(settings, policy, gateway, tokens, redis, views, finder, limiter)
         yield
         await asyncio.get_running_loop().run_in_executor(None, gateway.close)
         await redis.aclose()

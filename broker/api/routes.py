@@ -22,7 +22,12 @@ class Route:
     responses: dict[int, str] = field(default_factory=dict)
 
 
-COMMON = {400: "malformed request", 401: "missing or unknown token", 422: "invalid body"}
+COMMON = {
+    400: "malformed request",
+    401: "missing or unknown token",
+    422: "invalid body",
+    429: "rate limited",
+}
 COMMAND = {**COMMON, 403: "not yours", 404: "not found", 409: "refused in this state"}
 
 

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from broker.api.auth import TokenStore
 from broker.api.gateway import CommandGateway
+from broker.api.ratelimit import RateLimiter
 from broker.config import Settings
 from broker.domain.policy import Policy
 from consumers.store import Reader
@@ -26,5 +27,6 @@ class Services:
     redis: Redis
     views: Reader
     candidates: CandidateFinder
+    limiter: RateLimiter
     max_payload_bytes: int = 16 * 1024
     batch_chunk: int = 500

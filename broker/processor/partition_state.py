@@ -49,6 +49,11 @@ def rebuild(reader: KafkaConsumer, topics: Topics, partition: int) -> PartitionS
         except SchemaError as exc:
             state.skipped_records += 1
             log.warning("skipping undecodable event at %s/%s: %s", partition, record.offset, exc)
+        except ValueError as exc:
+            # A sequence gap means a foreign writer touched the log: keep serving the
+            # partition, and leave the finding to `piecework audit`, which fails on it.
+            state.skipped_records += 1
+            log.error("event out of sequence at %s/%s: %s", partition, record.offset, exc)
     for record in read_partition(reader, topics.replies, partition):
         try:
             reply = decode_reply(record.value)
