@@ -10,6 +10,7 @@ remembered per command id and an early firing (clock skew) must not block a late
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -18,6 +19,7 @@ from kafka import KafkaProducer
 from broker.clock import Clock
 from broker.config import Settings
 from consumers.deadlines import Deadline, due
+from consumers.payouts import PayoutPolicy, due_run, payout_commands
 from consumers.redis_store import RedisStore
 from consumers.store import Reader
 from schemas.catalogue import COMMANDS
@@ -64,6 +66,16 @@ class Timer:
         return fired
 
 
+def payout_policy_from_env() -> PayoutPolicy:
+    return PayoutPolicy(
+        threshold=int(os.environ.get("PIECEWORK_PAYOUT_THRESHOLD", PayoutPolicy.threshold)),
+        interval_ms=1000
+        * int(
+            os.environ.get("PIECEWORK_PAYOUT_INTERVAL_SECONDS", PayoutPolicy.interval_ms // 1000)
+        ),
+    )
+
+
 def run_timers(settings: Settings, stop: threading.Event) -> None:
     producer = KafkaProducer(bootstrap_servers=settings.kafka, client_id="piecework-timer")
 
@@ -74,11 +86,22 @@ def run_timers(settings: Settings, stop: threading.Event) -> None:
             key=envelope.partition_key.encode(),
         )
 
-    timer = Timer(RedisStore.from_url(settings.redis), settings.clock(), send)
-    log.info("timer running")
+    views = RedisStore.from_url(settings.redis)
+    clock = settings.clock()
+    timer = Timer(views, clock, send)
+    payouts = payout_policy_from_env()
+    last_run: int | None = None
+    log.info("timer running; payouts from %s every %s ms", payouts.threshold, payouts.interval_ms)
     while not stop.is_set():
         try:
-            if timer.tick():
+            fired = timer.tick()
+            run_at = due_run(last_run, clock.now_ms(), payouts.interval_ms)
+            if run_at is not None:
+                for command in payout_commands(views, payouts, run_at):
+                    send(command)
+                    fired += 1
+                last_run = run_at
+            if fired:
                 producer.flush()
         except Exception:  # Redis or Kafka hiccup: keep ticking, deadlines are still there
             log.exception("timer tick failed")
