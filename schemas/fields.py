@@ -138,10 +138,48 @@ def from_plain(cls: type, data: Any, where: str = "") -> Any:
 
 def to_plain(value: Any) -> Any:
     """Dataclasses to dicts, tuples to lists, recursively (the inverse of from_plain)."""
+    encode = _encoders.get(type(value))
+    if encode is not None:
+        return encode(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: to_plain(getattr(value, name)) for name, _, _ in _plan(type(value))}
+        return _encoder(type(value))(value)
     if isinstance(value, tuple | list):
         return [to_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: to_plain(v) for k, v in value.items()}
     return value
+
+
+_encoders: dict[type, Callable[[Any], Any]] = {}
+_PRIMITIVE = {int, str, bool}
+
+
+def _field_encoder(annotation: Any) -> Callable[[Any], Any] | None:
+    """None for fields stored as they are (the hot case: ids, amounts, instants)."""
+    if annotation in _PRIMITIVE:
+        return None
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType) and all(
+        a in _PRIMITIVE or a is type(None) for a in args
+    ):
+        return None
+    if origin is tuple and args and args[0] in _PRIMITIVE:
+        return list
+    return to_plain
+
+
+def _encoder(cls: type) -> Callable[[Any], dict[str, Any]]:
+    """Compile, once per class, a function building the plain dict of an instance."""
+    hints = typing.get_type_hints(cls)
+    plan = [(f.name, _field_encoder(hints[f.name])) for f in dataclasses.fields(cls)]
+    plain = [name for name, enc in plan if enc is None]
+    converted = [(name, enc) for name, enc in plan if enc is not None]
+
+    def encode(value: Any) -> dict[str, Any]:
+        out = {name: getattr(value, name) for name in plain}
+        for name, enc in converted:
+            out[name] = enc(getattr(value, name))
+        return out
+
+    _encoders[cls] = encode
+    return encode
