@@ -1,0 +1,101 @@
+"""The op language views speak: a few Redis-shaped writes that need no read to compute.
+
+A projection turns one event into a list of ops; a store (memory or Redis) executes them
+with identical semantics. Arguments are in Redis argument order, so the Redis store can
+pass most ops straight through. Values given are ints or strings, never floats or bools,
+and are stored as strings right here: that is what Redis keeps anyway, it lets the Redis
+store ship ops without touching them, and no integer ever crosses Lua as a double.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+Value = int | str
+Op = tuple[str, ...]
+
+# ZSYNC meta_key member: after the event's increments, put `member` in the sorted set
+# named by the hash field `zset` at score `score` if the hash field `free` is > 0,
+# else remove it. The queue needs it because a release does not carry the task's
+# priority or qualifications (only its task id), so the score and set live in the hash.
+ZSYNC = "ZSYNC"
+# Ops the stores accept; anything else is a projection bug and fails loudly.
+COMMANDS = frozenset({"HINCRBY", "HSET", "HSETNX", "HDEL", "ZADD", "ZREM", "SADD", "SREM", ZSYNC})
+
+
+def _value(value: Value) -> str:
+    if type(value) is str:
+        return value
+    if type(value) is not int:  # bool is an int subclass, and a bug here
+        raise TypeError(f"op values are ints or strings, got {value!r}")
+    return str(value)
+
+
+def hincrby(key: str, field: str, n: int) -> Op:
+    if type(n) is not int:
+        raise TypeError(f"HINCRBY needs an int, got {n!r}")
+    return ("HINCRBY", key, field, str(n))
+
+
+def hset(key: str, field: str, value: Value) -> Op:
+    return ("HSET", key, field, _value(value))
+
+
+def hsetnx(key: str, field: str, value: Value) -> Op:
+    return ("HSETNX", key, field, _value(value))
+
+
+def hdel(key: str, field: str) -> Op:
+    return ("HDEL", key, field)
+
+
+def zadd(key: str, score: int, member: str) -> Op:
+    # Integer scores below 2**53 only: a double, Redis's score type, holds them exactly.
+    if type(score) is not int or abs(score) >= 2**53:
+        raise ValueError(f"scores are integers below 2**53, got {score!r}")
+    return ("ZADD", key, str(score), member)
+
+
+def zrem(key: str, member: str) -> Op:
+    return ("ZREM", key, member)
+
+
+def sadd(key: str, member: str) -> Op:
+    return ("SADD", key, member)
+
+
+def srem(key: str, member: str) -> Op:
+    return ("SREM", key, member)
+
+
+def zsync(meta_key: str, member: str) -> Op:
+    return (ZSYNC, meta_key, member)
+
+
+def hset_many(key: str, fields: dict[str, Value | None]) -> list[Op]:
+    """One HSET per field; None values are left out (an absent field reads as None)."""
+    return [hset(key, name, value) for name, value in fields.items() if value is not None]
+
+
+class Entry(NamedTuple):
+    """The ops one view derives from one event, and where that event sits in the log.
+
+    A store applies an entry only if `offset` is above the last offset it stored for
+    `partition` under `offsets_key`, and stores the new offset in the same atomic step.
+    A NamedTuple rather than a frozen dataclass: hundreds of thousands are built per
+    second on the hot path, and a tuple is several times cheaper to make.
+    """
+
+    offsets_key: str
+    partition: int
+    offset: int
+    ops: tuple[Op, ...]
+
+
+def offsets_key(view: str) -> str:
+    return f"pw:{view}:offsets"
+
+
+def is_offsets_key(key: str) -> bool:
+    """Only `pw:{view}:offsets` itself: a view's data keys always have more segments."""
+    return key.endswith(":offsets") and key.count(":") == 2
