@@ -11,7 +11,10 @@ SUBCOMMAND_MODULES = (
     "broker.cli.stack",
     "broker.cli.serve",
     "broker.cli.client_commands",
+    "broker.cli.lag",
+    "broker.cli.demo",
     "broker.cli.simulate",
+    "broker.cli.audit",
 )
 
 
