@@ -11,7 +11,8 @@ from importlib.metadata import version
 from aiohttp import web
 from kafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import RedisError
 
 from broker import metrics
 from broker.api import handlers_operator, handlers_read, handlers_requester, handlers_worker
@@ -52,6 +53,10 @@ def guard(route: Route):
         except ReplyTimeout:
             status = 503
             return error_response(503, "timeout", "the command processor did not answer in time")
+        except RedisError as exc:
+            status = 503
+            reason = f"the views store is unavailable: {type(exc).__name__}"
+            return error_response(503, "unavailable", reason)
         except KafkaError as exc:
             status = 503
             reason = f"the log is unavailable: {type(exc).__name__}"
@@ -108,7 +113,10 @@ def live_services(settings: Settings, policy: Policy, candidates: CandidateFinde
     """Start-up: connect to Kafka and Redis, install the operator's bootstrap token."""
 
     async def factory(app: web.Application):
-        redis = Redis.from_url(settings.redis)
+        # redis-py's default pool raises once 100 connections are busy; a blocking pool
+        # makes a burst of requests wait for a connection instead of failing.
+        redis = Redis(connection_pool=BlockingConnectionPool.from_url(
+            settings.redis, max_connections=256, timeout=5))
         gateway = CommandGateway(settings)
         gateway.start(asyncio.get_running_loop())
         tokens = TokenStore(redis)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -46,8 +47,13 @@ def _decode(value: str) -> Actor:
 
 
 class TokenStore:
+    # Tokens are never revoked today, so a short in-process cache only saves a Redis
+    # round trip per request; the TTL bounds staleness once revocation exists.
+    CACHE_SECONDS = 30.0
+
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._cache: dict[str, tuple[Actor, float]] = {}
 
     async def register(self, actor: Actor) -> str:
         """Create an actor and return its token (shown once, never stored in clear)."""
@@ -70,10 +76,19 @@ class TokenStore:
     async def authenticate(self, header: str | None) -> Actor:
         if not header or not header.startswith("Bearer "):
             raise AuthError(401, "unauthenticated", "send Authorization: Bearer <token>")
-        value = await self.redis.hget(TOKENS_KEY, token_digest(header[7:].strip()))
+        digest = token_digest(header[7:].strip())
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        value = await self.redis.hget(TOKENS_KEY, digest)
         if value is None:
             raise AuthError(401, "unauthenticated", "unknown token")
-        return _decode(value.decode() if isinstance(value, bytes) else value)
+        actor = _decode(value.decode() if isinstance(value, bytes) else value)
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[digest] = (actor, now + self.CACHE_SECONDS)
+        return actor
 
 
 def require_role(actor: Actor, *roles: str) -> None:

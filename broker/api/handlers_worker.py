@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from aiohttp import web
 
 from broker.api.auth import Actor
@@ -17,24 +19,43 @@ WORKER = ("worker",)
 LOST_RACE = frozenset(
     {"no_free_assignment", "task_closed", "already_claimed_by_worker", "not_found"}
 )
-CANDIDATES = 8
+CANDIDATES = 24
+ROUNDS = 2  # a second read of the queue before answering 204
 
 
 @route("POST", "/v1/claims", "Claim the best open task this worker qualifies for", WORKER,
        ok={201: "claimed", 204: "nothing fits now"})
 async def claim_next(request: web.Request, actor: Actor, svc: Services) -> web.StreamResponse:
     base_id = command_id(request, actor)
-    for rank, task_id in enumerate(
-        await svc.candidates(actor.actor_id, actor.qualifications, CANDIDATES)
-    ):
-        command = build(ClaimTask, {"task_id": task_id, "worker_id": actor.actor_id,
-                                    "qualifications": actor.qualifications})
-        reply = await svc.gateway.send(envelope(request, actor, f"{base_id}.{rank}", command))
-        if reply.accepted:
-            return web.json_response({"task_id": task_id, **outcome(reply)}, status=201)
-        if reply.code not in LOST_RACE:
-            raise refusal(reply)
+    tried: set[str] = set()
+    for _ in range(ROUNDS):
+        found = await svc.candidates(actor.actor_id, actor.qualifications, CANDIDATES)
+        fresh = [t for t in found if t not in tried]
+        if not fresh:
+            break
+        for task_id in spread(fresh):
+            tried.add(task_id)
+            command = build(ClaimTask, {"task_id": task_id, "worker_id": actor.actor_id,
+                                        "qualifications": actor.qualifications})
+            attempt = f"{base_id}.{len(tried)}"
+            reply = await svc.gateway.send(envelope(request, actor, attempt, command))
+            if reply.accepted:
+                return web.json_response({"task_id": task_id, **outcome(reply)}, status=201)
+            if reply.code not in LOST_RACE:
+                raise refusal(reply)
     return web.Response(status=204)
+
+
+def spread(candidates: list[str]) -> list[str]:
+    """The best candidate first, then the others in random order.
+
+    Every worker reads the same head of the queue, and the view lags the claims by a few
+    milliseconds: trying the same list in the same order makes them all collide on one
+    task, then another. Shuffling the tail spreads a burst of workers over it.
+    """
+    head, tail = candidates[:1], candidates[1:]
+    random.shuffle(tail)
+    return head + tail
 
 
 @route("POST", "/v1/tasks/{task_id}/claim", "Claim one given task", WORKER, ok={201: "claimed"})
