@@ -39,3 +39,18 @@ HTTP_REQUESTS = Counter(
     "piecework_http_requests_total", "HTTP requests", ["route", "method", "status"]
 )
 VIEW_EVENTS = Counter("piecework_view_events_total", "Events folded into the views")
+
+# --- views, timer and consumer groups (served on each role's metrics port) ---------------
+VIEW_APPLY_SECONDS = Histogram(
+    "piecework_view_apply_seconds",
+    "Duration of applying one batch of events to the Redis views",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+)
+# kind: the command the timer sent (ExpireClaim, AutoApprove, ExpireTask, IssuePayout).
+TIMER_FIRED = Counter("piecework_timer_fired_total", "Commands sent by the timer", ["kind"])
+# group: "processor" or "views" (Kafka group id `<topic prefix>-<group>`); summed over
+# partitions. A transaction marker takes an offset, so an idle group may show up to one
+# per partition.
+CONSUMER_LAG = Gauge(
+    "piecework_consumer_lag", "Records not yet consumed by a consumer group", ["group"]
+)

@@ -12,6 +12,7 @@ import threading
 import time
 
 from broker.config import Settings, policy_from_env
+from broker.metrics_server import start_role_metrics
 
 ROLES = ("processor", "api", "views", "timers")
 
@@ -45,6 +46,7 @@ def _stop_on_signals() -> threading.Event:
 def run_role(args: argparse.Namespace) -> int:
     _logging()
     settings = Settings.from_env()
+    start_role_metrics(args.role, args.instance, settings)
     if args.role == "processor":
         from broker.processor.service import CommandProcessor
 

@@ -1,0 +1,59 @@
+"""Which metric names a PromQL expression reads, and which ones piecework exports.
+
+Enough PromQL to keep dashboards and alert rules honest: a panel or rule naming a metric
+no process exports would stay empty (or silent) forever, and nothing else would notice.
+"""
+
+from __future__ import annotations
+
+import re
+
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
+
+# Prometheus' own series per target, not exported by piecework but always there.
+BUILTIN = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})
+SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("", "_count", "_sum", "_created"),
+    "gauge": ("",),
+}
+KEYWORDS = frozenset({"and", "or", "unless", "bool", "offset", "inf", "nan", "atan2"})
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+_MATCHERS = re.compile(r"\{[^}]*\}")
+_RANGES = re.compile(r"\[[^\]]*\]")
+_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_BARE_GROUPING = re.compile(r"\b(?:group_left|group_right)\b")
+_IDENT = re.compile(r"(?<![\w.$])([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()")
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names selected by `expr` (functions, labels, keywords and durations left out)."""
+    text = _STRINGS.sub(" ", expr)
+    text = _MATCHERS.sub(" ", text)
+    text = _RANGES.sub(" ", text)
+    text = _GROUPING.sub(" ", text)
+    text = _BARE_GROUPING.sub(" ", text)
+    return {name for name in _IDENT.findall(text) if name.lower() not in KEYWORDS}
+
+
+def sample_names(family: Metric) -> set[str]:
+    return {family.name + suffix for suffix in SUFFIXES.get(family.type, ("",))}
+
+
+def exported_names() -> set[str]:
+    """Every sample name piecework's processes can expose: broker.metrics and the collector."""
+    from broker import metrics
+    from consumers.memory_store import MemoryStore
+    from consumers.power_collector import PowerCollector
+
+    families: list[Metric] = []
+    for obj in vars(metrics).values():
+        if isinstance(obj, MetricWrapperBase):
+            families.extend(obj.describe())
+    families.extend(PowerCollector(MemoryStore(), floors={}, auto_approve_seconds=0).describe())
+    names = set(BUILTIN)
+    for family in families:
+        names |= sample_names(family)
+    return names
