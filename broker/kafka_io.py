@@ -59,3 +59,27 @@ def read_topic(
             yield from read_partition(consumer, topic, partition)
     finally:
         consumer.close()
+
+
+def last_data_offsets(consumer: KafkaConsumer, topic: str, tail: int = 64) -> dict[int, int]:
+    """Offset of the last committed record of each partition (-1 when none).
+
+    Transaction markers take offsets too, so "end offset - 1" is often a marker, not a
+    record: a consumer that has read everything can still look one behind. Reading the
+    last few offsets finds the real last record.
+    """
+    last: dict[int, int] = {}
+    for partition in partition_ids(consumer, topic):
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        end = consumer.end_offsets([tp])[tp]
+        found = -1
+        start = end
+        while found < 0 and start > consumer.beginning_offsets([tp])[tp]:
+            start = max(0, start - tail)
+            for record in read_partition(consumer, topic, partition, start):
+                found = record.offset
+            if start == 0:
+                break
+        last[partition] = found
+    return last

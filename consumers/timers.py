@@ -16,6 +16,7 @@ import time
 
 from kafka import KafkaProducer
 
+from broker import metrics
 from broker.clock import Clock
 from broker.config import Settings
 from consumers.deadlines import Deadline, due
@@ -80,6 +81,7 @@ def run_timers(settings: Settings, stop: threading.Event) -> None:
     producer = KafkaProducer(bootstrap_servers=settings.kafka, client_id="piecework-timer")
 
     def send(envelope: CommandEnvelope) -> None:
+        metrics.TIMER_FIRED.labels(envelope.type).inc()
         producer.send(
             settings.topics.commands,
             encode_command(envelope),

@@ -58,7 +58,8 @@ def run_role(args: argparse.Namespace) -> int:
         from broker.api.app import live_services, make_app
 
         app = make_app(live_services(settings, policy_from_env()))
-        web.run_app(app, host="127.0.0.1", port=settings.http_port, print=None)
+        host = os.environ.get("PIECEWORK_HTTP_HOST", "127.0.0.1")
+        web.run_app(app, host=host, port=settings.http_port, print=None)
     elif args.role == "views":
         from consumers.worker import run_views
 
