@@ -59,8 +59,10 @@ class MemoryStore:
         except ValueError:
             raise ValueError(f"hash value is not an integer: {key} {field}") from None
 
-    def _hset(self, key: str, field: str, value: str) -> None:
-        self._get(key, "h", create=True)[field] = value
+    def _hset(self, key: str, *pairs: str) -> None:
+        h = self._get(key, "h", create=True)
+        for i in range(0, len(pairs), 2):
+            h[pairs[i]] = pairs[i + 1]
 
     def _hsetnx(self, key: str, field: str, value: str) -> None:
         self._get(key, "h", create=True).setdefault(field, value)

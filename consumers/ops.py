@@ -73,8 +73,16 @@ def zsync(meta_key: str, member: str) -> Op:
 
 
 def hset_many(key: str, fields: dict[str, Value | None]) -> list[Op]:
-    """One HSET per field; None values are left out (an absent field reads as None)."""
-    return [hset(key, name, value) for name, value in fields.items() if value is not None]
+    """One multi-field HSET (None values left out: an absent field reads as None).
+
+    One op instead of one per field: a posted task sets ~20 fields, and each op costs a
+    Lua iteration and a redis.call in the store.
+    """
+    flat: list[str] = []
+    for name, value in fields.items():
+        if value is not None:
+            flat += (name, _value(value))
+    return [("HSET", key, *flat)] if flat else []
 
 
 class Entry(NamedTuple):

@@ -11,10 +11,8 @@ def test_values_are_stored_as_strings() -> None:
     assert hset("k", "f", 12) == ("HSET", "k", "f", "12")
     assert hincrby("k", "f", -3) == ("HINCRBY", "k", "f", "-3")
     assert zadd("z", 2**53 - 1, "m") == ("ZADD", "z", str(2**53 - 1), "m")
-    assert hset_many("k", {"a": 1, "b": None, "c": "x"}) == [
-        ("HSET", "k", "a", "1"),
-        ("HSET", "k", "c", "x"),
-    ]
+    assert hset_many("k", {"a": 1, "b": None, "c": "x"}) == [("HSET", "k", "a", "1", "c", "x")]
+    assert hset_many("k", {"b": None}) == []
 
 
 @pytest.mark.parametrize(
