@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from broker.domain.growset import GrowSet
@@ -40,6 +41,9 @@ class Submission(NamedTuple):
     auto_approve_at: int
 
 
+_NONE: Mapping[str, Any] = MappingProxyType({})
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Task:
     """Contained mappings are copy-on-write: never mutate them, evolve a new Task."""
@@ -55,8 +59,9 @@ class Task:
     auto_approve_seconds: int
     qualifications: tuple[str, ...]
     status: str = OPEN
-    claims: Mapping[str, Claim] = dataclasses.field(default_factory=dict)
-    submissions: Mapping[str, Submission] = dataclasses.field(default_factory=dict)
+    # Read-only empties shared by every new task: a million open tasks hold no dicts.
+    claims: Mapping[str, Claim] = dataclasses.field(default_factory=lambda: _NONE)
+    submissions: Mapping[str, Submission] = dataclasses.field(default_factory=lambda: _NONE)
     claimers: GrowSet = dataclasses.field(default_factory=GrowSet)
     claim_count: int = 0
     version: int = 1
