@@ -1,0 +1,57 @@
+"""The README's twenty-line example runs as written against a real stack."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.stack_processes import probe, running_stack
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_example() -> str:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert len(blocks) == 1, "the README should hold exactly one Python example"
+    return blocks[0]
+
+
+def test_the_readme_example_claims_submits_and_gets_approved(kafka_bootstrap, redis_url, tmp_path):
+    code = readme_example()
+    assert len(code.strip().splitlines()) <= 25
+    with running_stack(kafka_bootstrap, redis_url, tmp_path, redis_db=9) as stack:
+        probe(stack)
+        # Only the address and the operator token differ from the README's defaults.
+        runnable = code.replace("http://127.0.0.1:8080", stack.url).replace(
+            '"op-secret"', repr(stack.operator_token)
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", runnable], capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        ledger = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "broker.cli",
+                "ledger",
+                "--platform",
+                "--json",
+                "--url",
+                stack.url,
+                "--token",
+                stack.operator_token,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert ledger.returncode == 0, ledger.stderr
+    report = json.loads(ledger.stdout)
+    euro = report["totals"]["EUR"]
+    # The probe posts but never approves: the only approved work is the README's 0.30 EUR.
+    assert euro["credited"] == 300_000 and euro["worker_balances"] == 300_000
+    assert euro["imbalance"] == 0 and report["violations"] == []
