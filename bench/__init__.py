@@ -1,0 +1,1 @@
+"""Benchmarks of piecework: `python bench/run.py [--quick]` writes BENCHMARKS.md."""

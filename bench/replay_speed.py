@@ -1,0 +1,86 @@
+"""(d) Replay / audit speed: events/s of decoding and folding a log of >= 100,000 events.
+
+Calls bench/replay.py's passes (another engineer's: a realistic log decided by the real
+domain in bench/replay_log.py; decode / apply / fold) and times them here. If it is
+missing or fails, measures decode + consumers.runner.fold_log into a MemoryStore itself.
+
+    .venv/bin/python -m bench.replay_speed [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from bench.common import ROOT, console, ratio
+
+TARGET_EVENTS_S = 100_000
+
+
+def _external(events: int) -> dict[str, Any] | None:
+    """bench/replay.py's own passes (decode, decode + apply, decode + fold), timed here.
+
+    Its audit passes and cProfile are left to running it by hand: they take minutes.
+    """
+    if not (ROOT / "bench" / "replay.py").exists():
+        return None
+    try:
+        sys.path.insert(0, str(ROOT / "bench"))  # replay.py imports replay_log as top level
+        import replay  # type: ignore[import-not-found]
+        from replay_log import make_log  # type: ignore[import-not-found]
+
+        from schemas.codec import encode_event
+
+        started = time.perf_counter()
+        raws = [(p, o, encode_event(env)) for p, o, env in make_log(events)]
+        made = time.perf_counter() - started
+        passes, per_cpu = {}, {}
+        for label, fn in (("decode only", replay.decode_only),
+                          ("decode + Shard.apply", replay.decode_apply),
+                          ("decode + fold_log (MemoryStore)", replay.decode_fold)):  # fmt: skip
+            started, cpu = time.perf_counter(), time.process_time()
+            fn(raws)
+            passes[label] = len(raws) / (time.perf_counter() - started)
+            per_cpu[label] = len(raws) / (time.process_time() - cpu)
+    except Exception as exc:  # another engineer's file: never let it sink the run
+        console.print(f"[yellow]bench/replay.py unusable ({exc!r}); measuring here instead")
+        return None
+    return {"source": "bench/replay.py (decode_only, decode_apply, decode_fold)",
+            "events": len(raws), "log_generation_s": made, "passes_events_s": passes,
+            "passes_events_per_cpu_s": per_cpu,
+            "events_s": passes["decode + fold_log (MemoryStore)"]}  # fmt: skip
+
+
+def _internal(events: int) -> dict[str, Any]:
+    from bench.replay_log import make_log
+    from consumers.memory_store import MemoryStore
+    from consumers.runner import fold_log
+    from schemas.codec import decode_event, encode_event
+
+    raws = [(p, o, encode_event(env)) for p, o, env in make_log(events)]
+    started = time.perf_counter()
+    for _, _, raw in raws:
+        decode_event(raw)
+    decode = len(raws) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    fold_log(((p, o, decode_event(raw)) for p, o, raw in raws), MemoryStore())
+    fold = len(raws) / (time.perf_counter() - started)
+    return {"source": "bench/replay_speed.py", "events": len(raws), "events_s": fold,
+            "passes_events_s": {"decode only": decode, "decode + fold_log": fold}}  # fmt: skip
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    events = 20_000 if quick else 120_000
+    result = _external(events) or _internal(events)
+    result["target_events_s"] = TARGET_EVENTS_S
+    result["ratios"] = {"decode+fold / target": ratio(result["events_s"], TARGET_EVENTS_S)}
+    console.print(f"  replay: {result['events_s']:,.0f} events/s decode + fold")
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    console.print(run(parser.parse_args().quick))
