@@ -14,6 +14,7 @@ SUBCOMMAND_MODULES = (
     "broker.cli.lag",
     "broker.cli.demo",
     "broker.cli.simulate",
+    "broker.cli.report",
     "broker.cli.audit",
 )
 
