@@ -116,6 +116,9 @@ class MemoryStore:
     def smembers(self, key: str) -> set[str]:
         return set(self._get(key, "s"))
 
+    def smembers_many(self, keys: Sequence[str]) -> list[set[str]]:
+        return [self.smembers(k) for k in keys]
+
     def smismember(self, key: str, members: Sequence[str]) -> list[bool]:
         present = self._get(key, "s")
         return [m in present for m in members]

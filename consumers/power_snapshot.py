@@ -8,7 +8,6 @@ is read atomically, but the whole is not a snapshot of one offset; a replay is e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from consumers import power
@@ -73,12 +72,6 @@ def _ids(keys: list[str], prefix: str) -> list[str]:
     return [key[len(prefix) :] for key in keys if key.startswith(prefix)]
 
 
-def _smembers_many(reader: Reader, keys: Sequence[str]) -> list[set[str]]:
-    # The Reader protocol has no pipelined SMEMBERS yet; use one if the store offers it.
-    many = getattr(reader, "smembers_many", None)
-    return many(keys) if many else [reader.smembers(key) for key in keys]
-
-
 def _workers(reader: Reader, keys: list[str], currency: str) -> list[Worker]:
     present, found = set(keys), []
     ids = _ids(keys, power.worker_key(""))
@@ -89,7 +82,7 @@ def _workers(reader: Reader, keys: list[str], currency: str) -> list[Worker]:
                                               power.work_key(w)) if k in present]  # fmt: skip
         hashes = dict(zip(wanted, reader.hgetall_many(wanted), strict=True))
         sets = [power.rejected_key(w) for w in chunk if power.rejected_key(w) in present]
-        rejected = dict(zip(sets, _smembers_many(reader, sets), strict=True))
+        rejected = dict(zip(sets, reader.smembers_many(sets), strict=True))
         found += [_worker(w, hashes, rejected, currency) for w in chunk]
     return found
 

@@ -112,6 +112,12 @@ class RedisStore:
     def smembers(self, key: str) -> set[str]:
         return self.client.smembers(key)
 
+    def smembers_many(self, keys: Sequence[str]) -> list[set[str]]:
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.smembers(key)
+        return pipe.execute()
+
     def smismember(self, key: str, members: Sequence[str]) -> list[bool]:
         if not members:
             return []

@@ -69,6 +69,7 @@ def test_hash_ops(store: Store) -> None:
 def test_set_ops(store: Store) -> None:
     run(store, sadd("pw:t:s", "a"), sadd("pw:t:s", "b"), sadd("pw:t:s", "a"), srem("pw:t:s", "x"))
     assert store.smembers("pw:t:s") == {"a", "b"}
+    assert store.smembers_many(["pw:t:s", "pw:t:none"]) == [{"a", "b"}, set()]
     assert store.smismember("pw:t:s", ["b", "z", "a"]) == [True, False, True]
     assert store.smismember("pw:t:none", ["a"]) == [False]
     run(store, srem("pw:t:s", "a"), srem("pw:t:s", "b"), offset=1)
