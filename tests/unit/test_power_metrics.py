@@ -255,7 +255,8 @@ def test_per_worker_keys_are_read_in_chunks_not_one_by_one(monkeypatch: Any) -> 
     # 10 workers in chunks of 4: 3 pipelined reads; 1 for the requester; one scan of the view
     assert reader.calls["hgetall_many"] == 3 + 1 and reader.calls["scan"] == 1
     assert reader.calls["hgetall"] == 2  # the time-to-pay histogram and the platform sums
-    assert reader.calls["smembers"] == 3  # one per worker with a rejection (no smembers_many)
+    # rejected sets: one pipelined read per chunk, never one round trip per worker
+    assert reader.calls["smembers"] == 0 and reader.calls["smembers_many"] == 3
 
 
 def test_the_python_in_docs_metrics_runs() -> None:
