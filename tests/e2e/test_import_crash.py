@@ -1,0 +1,77 @@
+"""kill -9 of `piecework import` mid-way: only whole chunks are visible, --resume completes
+the log into exactly what the export holds (same views, same digests), and the credits
+that were in flight travel as re-issued outbox commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bench.replay_log import make_log
+from broker.audit.logfile import export
+from broker.audit.run import Options, audit
+from broker.audit.source import FileLog, KafkaLog, ListLog
+from broker.config import Topics
+from broker.kafka_io import read_topic
+from deploy.topics import create_topics
+from schemas.codec import decode_command
+from tests.audit_topics import drop_topics
+
+CHUNK, EVENTS = 100, 20_000
+
+
+def visible(kafka: str, topic: str) -> int:
+    return sum(1 for _ in read_topic(kafka, topic))
+
+
+@pytest.fixture
+def topics(kafka_bootstrap: str):
+    topics = Topics(f"t.import-crash.{uuid.uuid4().hex[:8]}")
+    create_topics(kafka_bootstrap, topics.creation_configs(), 4)
+    yield topics
+    drop_topics(kafka_bootstrap, topics.prefix)
+
+
+def test_a_killed_import_leaves_whole_chunks_and_resumes(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    path = tmp_path / "events.jsonl"
+    with path.open("w") as out:
+        export(ListLog(make_log(EVENTS, partitions=4)), out)
+    command = [sys.executable, "-m", "broker.cli", "import", str(path), "--kafka",
+               kafka_bootstrap, "--prefix", topics.prefix, "--chunk", str(CHUNK)]  # fmt: skip
+    child = subprocess.Popen(command, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while visible(kafka_bootstrap, topics.events) == 0 and child.poll() is None:
+            assert time.monotonic() < deadline, "no chunk was committed in time"
+            time.sleep(0.05)
+        os.killpg(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    seen = visible(kafka_bootstrap, topics.events)
+    assert seen % CHUNK == 0 and 0 < seen < EVENTS, seen  # all or nothing per transaction
+
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert visible(kafka_bootstrap, topics.events) == EVENTS
+    log = KafkaLog(kafka_bootstrap, topics.events)
+    try:
+        from_topic = audit(log, Options(no_live_reason="test"))
+    finally:
+        log.close()
+    from_file = audit(FileLog(path), Options(no_live_reason="test"))
+    assert from_topic.ok and from_topic.digests == from_file.digests
+    # the credits in flight when the log was cut travel as re-issued outbox commands
+    commands = [decode_command(r.value) for r in read_topic(kafka_bootstrap, topics.commands)]
+    reissued = {cmd.command.source_event_id for cmd in commands}
+    assert from_file.pending and reissued == {o.event_id for o in from_file.pending}
+    assert json.dumps(from_topic.to_json())
