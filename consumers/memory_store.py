@@ -20,10 +20,16 @@ class WrongType(TypeError):
     """Mirrors Redis's WRONGTYPE error: a key used as two different types."""
 
 
+# Only these can leave a key empty, which Redis then deletes.
+_SHRINKING = frozenset({"HDEL", "ZREM", "SREM", "ZSYNC"})
+
+
 class MemoryStore:
     def __init__(self) -> None:
         self.data: dict[str, Hash | set[str] | ZSet] = {}
         self.kinds: dict[str, str] = {}
+        # Bound once: replay executes millions of ops, a getattr per op shows in profiles.
+        self._ops = {name: getattr(self, "_" + name.lower()) for name in COMMANDS}
 
     # --- writes ---------------------------------------------------------------------
 
@@ -35,22 +41,24 @@ class MemoryStore:
                     raise ValueError(f"unknown op {op[0]!r}")
         applied = 0
         for entry in entries:
-            offsets = self._get(entry.offsets_key, "h", create=True)
-            last = offsets.get(str(entry.partition))
+            partition = str(entry.partition)
+            offsets = self._get(entry.offsets_key, "h", create=True)  # no op writes it
+            last = offsets.get(partition)
             if last is not None and entry.offset <= int(last):
                 continue
             for op in entry.ops:
                 self._execute(op)
-            self._get(entry.offsets_key, "h", create=True)[str(entry.partition)] = str(entry.offset)
+            offsets[partition] = str(entry.offset)
             applied += 1
         return applied
 
     def _execute(self, op: tuple) -> None:
-        name, key, *args = op
-        getattr(self, "_" + name.lower())(key, *args)
-        container = self.data.get(key)
-        if container is not None and not container:  # Redis deletes emptied keys
-            del self.data[key], self.kinds[key]
+        name, key = op[0], op[1]
+        self._ops[name](key, *op[2:])
+        if name in _SHRINKING:
+            container = self.data.get(key)
+            if container is not None and not container:  # Redis deletes emptied keys
+                del self.data[key], self.kinds[key]
 
     def _hincrby(self, key: str, field: str, n: str) -> None:
         h = self._get(key, "h", create=True)

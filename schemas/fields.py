@@ -16,25 +16,34 @@ from typing import Any
 
 from schemas.errors import SchemaError
 
-Converter = Callable[[Any, str], Any]
+# A converter takes the value and where it sits: a path (a str, or (parent, name/index)
+# pairs) rendered into text only when something is wrong, never on the happy path.
+Converter = Callable[[Any, Any], Any]
+
+
+def _at(path: Any) -> str:
+    if isinstance(path, tuple):
+        parent, part = path
+        return f"{_at(parent)}[{part}]" if isinstance(part, int) else f"{_at(parent)}.{part}"
+    return str(path)
 
 
 def _check_int(value: Any, where: str) -> int:
     # bool is an int subclass; a True amount is a bug, not a 1.
     if type(value) is not int:
-        raise SchemaError(f"{where}: expected an integer, got {type(value).__name__}")
+        raise SchemaError(f"{_at(where)}: expected an integer, got {type(value).__name__}")
     return value
 
 
 def _check_str(value: Any, where: str) -> str:
     if type(value) is not str:
-        raise SchemaError(f"{where}: expected a string, got {type(value).__name__}")
+        raise SchemaError(f"{_at(where)}: expected a string, got {type(value).__name__}")
     return value
 
 
 def _check_bool(value: Any, where: str) -> bool:
     if type(value) is not bool:
-        raise SchemaError(f"{where}: expected true/false, got {type(value).__name__}")
+        raise SchemaError(f"{_at(where)}: expected true/false, got {type(value).__name__}")
     return value
 
 
@@ -52,8 +61,8 @@ def _optional(inner: Converter) -> Converter:
 def _tuple_of(inner: Converter) -> Converter:
     def convert(value: Any, where: str) -> tuple:
         if not isinstance(value, list | tuple):
-            raise SchemaError(f"{where}: expected a list, got {type(value).__name__}")
-        return tuple(inner(item, f"{where}[{i}]") for i, item in enumerate(value))
+            raise SchemaError(f"{_at(where)}: expected a list, got {type(value).__name__}")
+        return tuple(inner(item, (where, i)) for i, item in enumerate(value))
 
     return convert
 
@@ -61,8 +70,8 @@ def _tuple_of(inner: Converter) -> Converter:
 def _dict_of(key: Converter, val: Converter) -> Converter:
     def convert(value: Any, where: str) -> dict:
         if not isinstance(value, dict):
-            raise SchemaError(f"{where}: expected an object, got {type(value).__name__}")
-        return {key(k, f"{where} key"): val(v, f"{where}[{k!r}]") for k, v in value.items()}
+            raise SchemaError(f"{_at(where)}: expected an object, got {type(value).__name__}")
+        return {key(k, (where, "key")): val(v, (where, repr(k))) for k, v in value.items()}
 
     return convert
 
@@ -71,7 +80,7 @@ def _nested(cls: type) -> Converter:
     def convert(value: Any, where: str) -> Any:
         if isinstance(value, cls):
             return value
-        return from_plain(cls, value, where)
+        return from_plain(cls, value, _at(where))
 
     return convert
 
@@ -112,20 +121,24 @@ def _plan(cls: type) -> tuple[tuple[str, Converter, bool], ...]:
     )
 
 
+@cache
+def _known(cls: type) -> frozenset[str]:
+    return frozenset(name for name, _, _ in _plan(cls))
+
+
 def from_plain(cls: type, data: Any, where: str = "") -> Any:
     """Build `cls` from a plain dict, checking every field; unknown fields are refused."""
     where = where or cls.__name__
     if not isinstance(data, dict):
         raise SchemaError(f"{where}: expected an object, got {type(data).__name__}")
     plan = _plan(cls)
-    known = {name for name, _, _ in plan}
-    unknown = set(data) - known
+    unknown = data.keys() - _known(cls)
     if unknown:
         raise SchemaError(f"{where}: unknown field(s) {sorted(map(str, unknown))}", "unknown_field")
     kwargs = {}
     for name, convert, required in plan:
         if name in data:
-            kwargs[name] = convert(data[name], f"{where}.{name}")
+            kwargs[name] = convert(data[name], (where, name))
         elif required:
             raise SchemaError(f"{where}: missing field {name!r}", "missing_field")
     try:
