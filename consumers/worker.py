@@ -27,7 +27,7 @@ from faust.types import TP
 
 from broker import metrics
 from broker.config import Settings
-from broker.deadletter import DeadLetter
+from broker.deadletter import dead_letter
 from consumers.runner import Record, apply_batch
 from consumers.view_position import PositionedStore, StoreFlushed
 from consumers.views_app import ViewsApp
@@ -97,12 +97,12 @@ def build_app(settings: Settings, instance: str, store: PositionedStore) -> faus
             try:
                 envelope = decode_event(message.value)
             except SchemaError as exc:
-                letter = DeadLetter(
+                letter = dead_letter(
                     exc.code, str(exc), message.topic, message.partition, message.offset,
                     message.key, message.value, consumer_name, time.time_ns() // 1_000_000,
                 )
                 # Durable before the offset moves on: nothing is dropped silently.
-                await app.producer.send_and_wait(dead_letters, message.key, letter.encode(),
+                await app.producer.send_and_wait(dead_letters, letter.key, letter.encode(),
                                                  None, None, None)
                 metrics.DEAD_LETTERS.labels("views", exc.code).inc()
                 continue
