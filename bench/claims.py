@@ -68,8 +68,13 @@ async def _queue_holds(qualification: str, n: int, timeout: float = 120) -> None
     await db.aclose()
 
 
-def _attempts(claim: Any) -> int:
-    return int(claim["command_id"].rsplit(".", 1)[1]) + 1 if claim else 0
+def _claim_commands(base_url: str) -> float:
+    """ClaimTask commands the API has sent so far, from its own /metrics."""
+    import urllib.request
+
+    text = urllib.request.urlopen(f"{base_url}/metrics", timeout=10).read().decode()
+    prefix = 'piecework_command_latency_seconds_count{type="ClaimTask"}'
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))
 
 
 async def _floor(clients: list[Any], n: int) -> dict[str, Any]:
@@ -88,15 +93,14 @@ async def _open_loop(clients: list[Any], rate: float, seconds: float,
     total = int(rate * seconds)
     lat: list[float] = []
     outcome = {"claimed": 0, "empty": 0, "error": 0, "lost": 0}
-    attempts: list[int] = []
     codes: dict[str, int] = {}
+    commands_before = _claim_commands(clients[0].base_url)
     pending: set[asyncio.Task] = set()
 
     async def one(i: int, scheduled: float) -> None:
         try:
             claim = await clients[i % len(clients)].claim_next()
             outcome["claimed" if claim else "empty"] += 1
-            attempts.append(_attempts(claim))
         except ApiError as exc:
             outcome["error"] += 1
             codes[exc.code] = codes.get(exc.code, 0) + 1
@@ -122,10 +126,12 @@ async def _open_loop(clients: list[Any], rate: float, seconds: float,
     for task in still:
         task.cancel()
     outcome["lost"] = len(still)
+    commands = _claim_commands(clients[0].base_url) - commands_before
     q = quantiles_ms(lat + [DRAIN_S + seconds] * len(still))
     return {**q, "offered_per_s": rate, "requests": total, "outcome": outcome,
             "achieved_claims_s": outcome["claimed"] / (seconds + max(0.0, send_lag)),
-            "attempts_mean": sum(attempts) / len(attempts) if attempts else float("nan"),
+            # claim commands the API sent per successful claim (lost races cost one each)
+            "attempts_mean": commands / outcome["claimed"] if outcome["claimed"] else float("nan"),
             "send_lag_ms": send_lag * 1000, "error_codes": codes}  # fmt: skip
 
 
