@@ -1,13 +1,17 @@
-"""Text of the files and command line a single-node KRaft broker needs. Pure: no I/O."""
+"""Text of the files and command lines of local KRaft nodes (one, or a quorum). Pure: no I/O."""
 
 from __future__ import annotations
 
+import base64
 import re
+import uuid
 from pathlib import Path
 
-from deploy.settings import StackSettings
+from deploy.settings import KafkaNode, StackSettings
 
 HEAP = "512m"
+# Per node of a cluster: 1.1 GiB for three; no start-up difference from 512m (deploy/README).
+CLUSTER_HEAP = "384m"
 CLUSTER_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 # The JVM flags kafka-server-start.sh uses by default: short GC pauses on a small heap.
 JVM_FLAGS = (
@@ -20,25 +24,43 @@ JVM_FLAGS = (
 )
 
 
-def server_properties(settings: StackSettings) -> dict[str, str]:
-    host, port, cport = settings.kafka_host, settings.kafka_port, settings.controller_port
+def heap_for(brokers: int) -> str:
+    return HEAP if brokers == 1 else CLUSTER_HEAP
+
+
+def replication(brokers: int) -> tuple[int, int]:
+    """(replicas, min in-sync replicas): 3/2 on three or more nodes, so one node may die
+    with no acknowledged write lost and writes still accepted; 1/1 on a single node."""
+    replicas = min(brokers, 3)
+    return replicas, max(1, replicas - 1)
+
+
+def server_properties(settings: StackSettings, node: KafkaNode | None = None) -> dict[str, str]:
+    nodes = settings.kafka_nodes
+    node = node or nodes[0]
+    host, port, cport = node.host, node.port, node.controller_port
+    replicas, min_isr = replication(len(nodes))
     return {
-        # One JVM is broker and controller: no ZooKeeper, one port pair.
+        # Each JVM is broker and controller: no ZooKeeper; the controllers form the quorum.
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@{host}:{cport}",
+        "node.id": str(node.node_id),
+        "controller.quorum.voters": ",".join(
+            f"{n.node_id}@{n.host}:{n.controller_port}" for n in nodes
+        ),
         "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
         "advertised.listeners": f"PLAINTEXT://{host}:{port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "log.dirs": str(settings.kafka_log_dirs),
+        "log.dirs": str(node.log_dirs),
         "num.partitions": str(settings.partitions),
-        "default.replication.factor": "1",
+        "default.replication.factor": str(replicas),
+        # With acks=all a write needs min_isr copies: losing one node of three loses nothing.
+        "min.insync.replicas": str(min_isr),
         # Internal topics default to 3 replicas: on one broker transactions and groups never start.
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
+        "offsets.topic.replication.factor": str(replicas),
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": str(min_isr),
         # Tests join groups constantly; the default 3 s delay would be paid each time.
         "group.initial.rebalance.delay.ms": "0",
         # A typo in a topic name must fail loudly, not create an empty topic.
@@ -72,10 +94,10 @@ def log4j_properties(log_file: Path) -> str:
 
 
 def java_command(
-    jar_dir: Path, main_class: str, *args: str, log4j: Path | None = None
+    jar_dir: Path, main_class: str, *args: str, log4j: Path | None = None, heap: str = HEAP
 ) -> list[str]:
     """`java` for one Kafka main class; the JVM expands the `dir/*` classpath itself."""
-    cmd = ["java", f"-Xms{HEAP}", f"-Xmx{HEAP}", *JVM_FLAGS, "-cp", f"{jar_dir}/*"]
+    cmd = ["java", f"-Xms{heap}", f"-Xmx{heap}", *JVM_FLAGS, "-cp", f"{jar_dir}/*"]
     if log4j is not None:
         cmd.append(f"-Dlog4j.configuration=file:{log4j}")
     return [*cmd, main_class, *args]
@@ -87,3 +109,12 @@ def parse_cluster_id(output: str) -> str:
         if CLUSTER_ID.match(line.strip()):
             return line.strip()
     raise ValueError(f"no cluster id in StorageTool output: {output!r}")
+
+
+def random_cluster_id() -> str:
+    """What `StorageTool random-uuid` prints (16 random bytes, base64url, unpadded), without
+    paying a JVM start for it. Kafka refuses ids starting with '-' (they read as options)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text

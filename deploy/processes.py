@@ -145,3 +145,26 @@ def tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+def stop_all(records: Sequence[PidRecord], grace_seconds: float = 30.0) -> list[str]:
+    """SIGTERM every one, then wait for all: the nodes of a quorum stop together, while a
+    majority of controllers still answers their controlled-shutdown requests (one at a
+    time, the last ones would wait for a quorum that is gone)."""
+    running = [r for r in records if is_running(r)]
+    for record in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, signal.SIGTERM)
+    wait_until(lambda: not any(is_running(r) for r in running), grace_seconds)
+    actions = {}
+    for record in records:
+        if record not in running:
+            actions[record.pid] = "not running"
+        elif is_running(record):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.pid, signal.SIGKILL)
+            wait_until(lambda r=record: not is_running(r), 10.0)
+            actions[record.pid] = "killed"
+        else:
+            actions[record.pid] = "stopped"
+    return [actions[r.pid] for r in records]

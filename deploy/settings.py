@@ -12,8 +12,44 @@ KAFKA_VERSION = "3.9.1"
 DEFAULT_KAFKA = "127.0.0.1:9092"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 DEFAULT_PARTITIONS = 8
+MAX_BROKERS = 9
 # Addresses `up` may start a process for; anything else must already answer.
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    """One combined broker+controller JVM of the local cluster, with its own files."""
+
+    node_id: int
+    host: str
+    port: int
+    controller_port: int
+    data_dir: Path
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def service(self) -> str:
+        # Node 1 keeps the single-broker names, so a one-node stack looks as it always did.
+        return "kafka" if self.node_id == 1 else f"kafka-{self.node_id}"
+
+    @property
+    def conf_dir(self) -> Path:
+        base = self.data_dir / "kafka"
+        return base if self.node_id == 1 else base / f"node-{self.node_id}"
+
+    @property
+    def log_dirs(self) -> Path:
+        return self.conf_dir / "data"
+
+    @property
+    def log_files(self) -> tuple[Path, Path]:
+        """(broker log written by log4j, JVM stdout/stderr)."""
+        logs = self.data_dir / "logs"
+        return logs / f"{self.service}.log", logs / f"{self.service}.out"
 
 
 @dataclass(frozen=True)
@@ -23,6 +59,8 @@ class StackSettings:
     data_dir: Path
     jar_dir: Path
     partitions: int
+    # None: as many as the data dir was formatted for, else 1 (see deploy.stack.resolve).
+    brokers: int | None = None
 
     @property
     def kafka_host(self) -> str:
@@ -36,6 +74,27 @@ class StackSettings:
     def controller_port(self) -> int:
         # The KRaft controller needs a second port; the next one keeps the pair easy to find.
         return self.kafka_port + 1
+
+    @property
+    def broker_count(self) -> int:
+        return self.brokers or 1
+
+    @property
+    def kafka_nodes(self) -> tuple[KafkaNode, ...]:
+        """Addresses listed in PIECEWORK_KAFKA, else the first one's port + 2 per node
+        (9092/9093, 9094/9095, 9096/9097): clients on even ports, controllers on odd."""
+        listed = [parse_host_port(a, 9092) for a in self.kafka_bootstrap.split(",") if a.strip()]
+        host, port = listed[0]
+        nodes = []
+        for i in range(self.broker_count):
+            h, p = listed[i] if len(listed) >= self.broker_count else (host, port + 2 * i)
+            nodes.append(KafkaNode(i + 1, h, p, p + 1, self.data_dir))
+        return tuple(nodes)
+
+    @property
+    def cluster_bootstrap(self) -> str:
+        """Every node: a client that knows them all survives the loss of any one."""
+        return ",".join(node.address for node in self.kafka_nodes)
 
     @property
     def redis_host(self) -> str:
@@ -103,6 +162,9 @@ def from_env(env: Mapping[str, str] | None = None) -> StackSettings:
     partitions = int(env.get("PIECEWORK_PARTITIONS") or DEFAULT_PARTITIONS)
     if partitions < 1:
         raise ValueError(f"PIECEWORK_PARTITIONS must be >= 1, got {partitions}")
+    brokers = int(env["PIECEWORK_BROKERS"]) if env.get("PIECEWORK_BROKERS") else None
+    if brokers is not None and not 1 <= brokers <= MAX_BROKERS:
+        raise ValueError(f"PIECEWORK_BROKERS must be in [1, {MAX_BROKERS}], got {brokers}")
     data_dir = env.get("PIECEWORK_DATA_DIR")
     return StackSettings(
         kafka_bootstrap=env.get("PIECEWORK_KAFKA") or DEFAULT_KAFKA,
@@ -111,4 +173,5 @@ def from_env(env: Mapping[str, str] | None = None) -> StackSettings:
         data_dir=Path(data_dir).resolve() if data_dir else default_data_dir(),
         jar_dir=default_jar_dir(env),
         partitions=partitions,
+        brokers=brokers,
     )

@@ -61,6 +61,9 @@ def guard(route: Route):
             status = 503
             reason = f"the log is unavailable: {type(exc).__name__}"
             return error_response(503, "unavailable", reason)
+        except web.HTTPException as exc:
+            status = exc.status
+            raise  # aiohttp's own, e.g. 413 for a body over client_max_size: json_errors
         except Exception:
             log.exception("unexpected error on %s %s", request.method, route.path)
             return error_response(500, "internal_error", "unexpected error (logged)")

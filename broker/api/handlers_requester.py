@@ -19,11 +19,14 @@ from schemas.commands import (
     GrantBonus,
     PostTasks,
     RejectSubmission,
+    TaskSpec,
 )
 from schemas.fields import to_plain
 from schemas.rules import task_id as check_task_id
 
 REQUESTER = ("requester",)
+# Half the broker's default record limit (message.max.bytes, ~1 MiB): room for the envelope.
+MAX_CHUNK_BYTES = 512 * 1024
 
 
 def task_of(submission_or_claim_id: str) -> str:
@@ -52,13 +55,13 @@ async def post_batch(request: web.Request, actor: Actor, svc: Services) -> web.R
     body = await read_body(request, BatchBody)
     if len(body.tasks) > svc.policy.max_batch_tasks:
         raise ApiError(413, "batch_too_large", f"at most {svc.policy.max_batch_tasks} tasks")
-    for i, spec in enumerate(body.tasks):
-        if len(msgpack.packb(spec.payload)) > svc.max_payload_bytes:
+    payload_sizes = [len(msgpack.packb(spec.payload)) for spec in body.tasks]
+    for i, size in enumerate(payload_sizes):
+        if size > svc.max_payload_bytes:
             raise ApiError(413, "payload_too_large",
                            f"tasks[{i}].payload exceeds {svc.max_payload_bytes} bytes")
     # Chunks keep each command small; the chunk's batch id makes a retry idempotent.
-    size = svc.batch_chunk
-    chunks = [body.tasks[i : i + size] for i in range(0, len(body.tasks), size)]
+    chunks = chunked(body.tasks, payload_sizes, svc.batch_chunk, MAX_CHUNK_BYTES)
     envelopes = [
         envelope(request, actor, f"post:{actor.actor_id}:{body.batch_id}.{k}",
                  build(PostTasks, {"requester_id": actor.actor_id,
@@ -80,6 +83,25 @@ async def post_batch(request: web.Request, actor: Actor, svc: Services) -> web.R
         },
         status=207 if refused else 201,
     )
+
+
+def chunked(tasks: tuple[TaskSpec, ...], payload_sizes: list[int], max_tasks: int,
+            max_bytes: int) -> list[tuple[TaskSpec, ...]]:
+    """Consecutive chunks of at most `max_tasks` tasks and about `max_bytes` encoded: a
+    command is one Kafka record, refused by the broker above ~1 MiB. A function of the
+    body alone, so a retried request makes the same chunks (and command ids)."""
+    found: list[tuple[TaskSpec, ...]] = []
+    current: list[TaskSpec] = []
+    size = 0
+    for spec, payload in zip(tasks, payload_sizes, strict=True):
+        # The payload dominates; the other fields are bounded small strings and numbers.
+        cost = payload + 4 * (len(spec.title) + sum(map(len, spec.qualifications))) + 256
+        if current and (len(current) >= max_tasks or size + cost > max_bytes):
+            found.append(tuple(current))
+            current, size = [], 0
+        current.append(spec)
+        size += cost
+    return [*found, tuple(current)] if current else found
 
 
 @route("POST", "/v1/submissions/{submission_id}/approve", "Approve a submission (pays it)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 
 from aiohttp import web
@@ -13,6 +14,7 @@ from broker.api.responses import build, command_id, envelope, outcome, read_body
 from broker.api.routes import route
 from broker.api.services import Services
 from schemas.commands import ClaimTask, DisputeRejection, ReleaseClaim, SubmitWork
+from schemas.envelope import Reply
 
 WORKER = ("worker",)
 # Refusals that only mean "someone was faster": try the next candidate.
@@ -21,29 +23,51 @@ LOST_RACE = frozenset(
 )
 CANDIDATES = 24
 ROUNDS = 2  # a second read of the queue before answering 204
+IDEM_PREFIX = "pw:idem:claim-next:"
+IDEM_TTL_S = 7 * 24 * 3600  # as long as the processor remembers replies (replies' retention)
 
 
 @route("POST", "/v1/claims", "Claim the best open task this worker qualifies for", WORKER,
        ok={201: "claimed", 204: "nothing fits now"})
 async def claim_next(request: web.Request, actor: Actor, svc: Services) -> web.StreamResponse:
     base_id = command_id(request, actor)
-    tried: set[str] = set()
+    # With an Idempotency-Key, the tasks tried are remembered in order: a retry (the API
+    # died, the client timed out) asks again for exactly those first, and the processor
+    # answers each from its memory of replies, so the retry ends as the first try did.
+    memory = f"{IDEM_PREFIX}{base_id}" if "Idempotency-Key" in request.headers else None
+    tried = [t.decode() for t in await svc.redis.lrange(memory, 0, -1)] if memory else []
+    for task_id in tried:
+        reply = await _claim(request, actor, svc, base_id, task_id)
+        if reply.accepted:
+            return web.json_response({"task_id": task_id, **outcome(reply)}, status=201)
+        if reply.code not in LOST_RACE:
+            raise refusal(reply)
     for _ in range(ROUNDS):
         found = await svc.candidates(actor.actor_id, actor.qualifications, CANDIDATES)
         fresh = [t for t in found if t not in tried]
         if not fresh:
             break
         for task_id in spread(fresh):
-            tried.add(task_id)
-            command = build(ClaimTask, {"task_id": task_id, "worker_id": actor.actor_id,
-                                        "qualifications": actor.qualifications})
-            attempt = f"{base_id}.{len(tried)}"
-            reply = await svc.gateway.send(envelope(request, actor, attempt, command))
+            tried.append(task_id)
+            if memory:
+                await svc.redis.pipeline().rpush(memory, task_id).expire(memory, IDEM_TTL_S
+                                                                        ).execute()
+            reply = await _claim(request, actor, svc, base_id, task_id)
             if reply.accepted:
                 return web.json_response({"task_id": task_id, **outcome(reply)}, status=201)
             if reply.code not in LOST_RACE:
                 raise refusal(reply)
     return web.Response(status=204)
+
+
+async def _claim(request: web.Request, actor: Actor, svc: Services, base_id: str, task_id: str
+                 ) -> Reply:
+    command = build(ClaimTask, {"task_id": task_id, "worker_id": actor.actor_id,
+                                "qualifications": actor.qualifications})
+    # The task is part of the id: one id never names two tasks, which could live on two
+    # partitions and both be decided, minting the same event ids twice.
+    attempt = f"{base_id}.{hashlib.sha256(task_id.encode()).hexdigest()[:10]}"
+    return await svc.gateway.send(envelope(request, actor, attempt, command))
 
 
 def spread(candidates: list[str]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Sequence
 
@@ -22,9 +23,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, func, text in (
         ("up", cmd_up, "start Kafka and Redis if they are not running (idempotent)"),
         ("down", cmd_down, "stop the Kafka and Redis processes `up` started"),
-        ("status", cmd_status, "show what runs where; exit 3 unless both are up"),
+        ("status", cmd_status, "show what runs where; exit 3 unless all are up"),
     ):
-        subparsers.add_parser(name, help=text, description=text).set_defaults(func=func)
+        parser = subparsers.add_parser(name, help=text, description=text)
+        parser.set_defaults(func=func)
+        if name == "up":
+            parser.add_argument(
+                "--brokers", type=int, choices=range(1, stack_settings.MAX_BROKERS + 1),
+                metavar="N", default=None,
+                help="Kafka nodes (broker+controller each); 3 gives replication 3, min ISR 2. "
+                "Default: PIECEWORK_BROKERS, else what the data dir holds, else 1",
+            )
+
+
+def _settings(brokers: int | None = None) -> stack_settings.StackSettings:
+    cfg = stack_settings.from_env()
+    if brokers is not None:
+        cfg = dataclasses.replace(cfg, brokers=brokers)
+    return stack.resolve(cfg)
 
 
 def _table(states: Sequence[stack.ServiceState], title: str) -> Table:
@@ -50,16 +66,18 @@ def _logs(states: Sequence[stack.ServiceState]) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     began = time.monotonic()
-    cfg = stack_settings.from_env()
     try:
+        cfg = _settings(args.brokers)
         states = stack.up(cfg)
-        topics = ensure_topics(cfg.kafka_bootstrap, cfg.partitions)
-    except (RuntimeError, KafkaError) as exc:
+        ours = any(st.ours and st.name.startswith("kafka") for st in states)
+        bootstrap = cfg.cluster_bootstrap if ours else cfg.kafka_bootstrap
+        topics = ensure_topics(bootstrap, cfg.partitions)
+    except (RuntimeError, ValueError, KafkaError) as exc:
         console.print(f"[red]piecework up failed:[/] {exc}")
         return 1
     console.print(_table(states, "piecework stack"))
     console.print("topics: " + ", ".join(f"{name} ({n}p)" for name, n in topics.items()))
-    console.print(f"PIECEWORK_KAFKA={cfg.kafka_bootstrap}  PIECEWORK_REDIS={cfg.redis_url}")
+    console.print(f"PIECEWORK_KAFKA={bootstrap}  PIECEWORK_REDIS={cfg.redis_url}")
     console.print(f"data dir: {cfg.data_dir}")
     _logs(states)
     console.print(f"up in {time.monotonic() - began:.1f}s")
@@ -68,14 +86,14 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     began = time.monotonic()
-    states = stack.down(stack_settings.from_env())
+    states = stack.down(_settings())
     console.print(_table(states, "piecework stack"))
     console.print(f"down in {time.monotonic() - began:.1f}s")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    cfg = stack_settings.from_env()
+    cfg = _settings()
     states = stack.status(cfg)
     console.print(_table(states, f"piecework stack (data dir {cfg.data_dir})"))
     _logs(states)

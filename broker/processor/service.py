@@ -14,7 +14,7 @@ import time
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError, ProducerFencedError
+from kafka.errors import KafkaError, KafkaTimeoutError, ProducerFencedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from broker import metrics
@@ -23,12 +23,17 @@ from broker.config import Settings
 from broker.deadletter import dead_letter_for
 from broker.domain.policy import Policy
 from broker.kafka_io import snapshot_consumer
+from broker.processor import transactions
 from broker.processor.partition_state import PartitionState, rebuild
 from schemas.codec import decode_command, encode_command, encode_event, encode_reply
 from schemas.envelope import CommandEnvelope, Reply
 from schemas.errors import SchemaError
 
 log = logging.getLogger(__name__)
+RECOVERY_SECONDS = 300.0
+# An orphaned transaction of a vanished instance holds back read-committed readers this long.
+TRANSACTION_TIMEOUT_MS = 15_000
+FENCED_LIMIT = 3  # fenced this many times in a row, with no commit between: a twin
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -63,6 +68,8 @@ class CommandProcessor:
         self.name = f"processor-{instance}"
         self.states: dict[int, PartitionState] = {}
         self.to_rebuild: set[TopicPartition] = set()
+        self.stop = threading.Event()  # run() installs the caller's
+        self.fenced_in_a_row = 0
         group = f"{settings.topics.prefix}-processor"
         self.reader = snapshot_consumer(settings.kafka, f"{self.name}-rebuild")
         self.consumer = KafkaConsumer(
@@ -81,11 +88,15 @@ class CommandProcessor:
         )
         # A stable transactional id per instance: a restarted instance fences its
         # predecessor and aborts whatever transaction it left open.
-        self.producer = KafkaProducer(
-            bootstrap_servers=settings.kafka,
+        self.transactional_id = f"{group}-{instance}"
+        self.producer = self._make_producer()
+
+    def _make_producer(self) -> KafkaProducer:
+        return KafkaProducer(
+            bootstrap_servers=self.settings.kafka,
             client_id=self.name,
-            transactional_id=f"{group}-{instance}",
-            transaction_timeout_ms=15_000,
+            transactional_id=self.transactional_id,
+            transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
             linger_ms=1,
             batch_size=512 * 1024,
             max_request_size=16 * 1024 * 1024,
@@ -96,6 +107,7 @@ class CommandProcessor:
         self.consumer.subscribe([self.settings.topics.commands], listener=_Rebalance(self))
 
     def run(self, stop: threading.Event) -> None:
+        self.stop = stop
         self.start()
         try:
             while not stop.is_set():
@@ -113,7 +125,14 @@ class CommandProcessor:
     def _rebuild_assigned(self) -> None:
         while self.to_rebuild:
             tp = min(self.to_rebuild)
-            self.states[tp.partition] = rebuild(self.reader, self.settings.topics, tp.partition)
+            try:
+                state = rebuild(self.reader, self.settings.topics, tp.partition)
+            except KafkaError as exc:
+                # For seconds after a broker dies, metadata still names it and a read
+                # may fail: the partition stays paused and is rebuilt on the next step.
+                log.warning("rebuilding partition %s failed, retrying: %r", tp.partition, exc)
+                return
+            self.states[tp.partition] = state
             self.to_rebuild.discard(tp)
             self.consumer.resume(tp)
         metrics.OWNED_PARTITIONS.set(len(self.states))
@@ -135,24 +154,77 @@ class CommandProcessor:
                 tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
                 for tp, records in batch.items()
             }
-            self.producer.send_offsets_to_transaction(offsets, self.consumer.group_metadata())
-            self.producer.flush()
-            self.producer.commit_transaction()
-        except ProducerFencedError:
-            raise  # another instance owns our id now: this one must stop
+            transactions.send_offsets(self.producer, offsets, self.consumer.group_metadata())
+            self.producer.flush(timeout=transactions.CALL_SECONDS)
+            transactions.commit(self.producer)
         except KafkaError as exc:
-            log.warning("transaction failed, aborting and replaying the batch: %s", exc)
-            self._recover(batch)
+            self._count_fencing(exc)
+            log.warning("transaction failed, aborting and replaying the batch: %r", exc)
+            # A call that timed out left the producer stuck: aborting would wait as long.
+            self._recover(batch, stuck=isinstance(exc, KafkaTimeoutError))
             return
+        self.fenced_in_a_row = 0
         metrics.TRANSACTION_SECONDS.observe(time.perf_counter() - started)
         metrics.TRANSACTION_COMMANDS.observe(sum(len(r) for r in batch.values()))
 
-    def _recover(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        """Abort, forget the in-memory effects of the batch, and read it again."""
-        self.producer.abort_transaction()
-        for tp, records in batch.items():
-            self.states[tp.partition] = rebuild(self.reader, self.settings.topics, tp.partition)
-            self.consumer.seek(tp, records[0].offset)
+    def _count_fencing(self, exc: KafkaError) -> None:
+        """Fencing is not only another instance with our id: a coordinator that aborted a
+        transaction on timeout (a broker outage), or the client bumping its own epoch after
+        a coordinator's broker died, reads the same. So a fenced processor starts a new
+        producer, unless it keeps being fenced: then a twin really owns the id, stop."""
+        if not isinstance(exc, ProducerFencedError):
+            return
+        self.fenced_in_a_row += 1
+        if self.fenced_in_a_row > FENCED_LIMIT:
+            raise exc
+
+    def _recover(
+        self, batch: dict[TopicPartition, list[ConsumerRecord]], stuck: bool = False
+    ) -> None:
+        """Abort, forget the in-memory effects of the batch, and read it again.
+
+        Retried until the broker answers again (within RECOVERY_SECONDS): a broker
+        restart costs the processor some time, not its life.
+        """
+        deadline = time.monotonic() + RECOVERY_SECONDS
+        aborted = False
+        while True:
+            try:
+                if not aborted:
+                    if stuck:
+                        self._replace_producer()
+                    else:
+                        self._abort()
+                    aborted = True
+                for tp, records in batch.items():
+                    if tp.partition in self.states:  # not revoked meanwhile
+                        self.states[tp.partition] = rebuild(
+                            self.reader, self.settings.topics, tp.partition
+                        )
+                        self.consumer.seek(tp, records[0].offset)
+                return
+            except KafkaError as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("recovery failed, retrying in 1 s: %s", exc)
+                if self.stop.wait(1.0):
+                    return  # shutting down: nothing is committed, the state is dropped
+
+    def _abort(self) -> None:
+        """Abort the open transaction. A producer caught mid-way by an outage (fenced, or
+        still bumping its epoch, or its call timed out) refuses to: a new one with the same
+        transactional id replaces it, and its init_transactions aborts the open
+        transaction on the broker."""
+        try:
+            transactions.abort(self.producer)
+        except KafkaError as exc:
+            log.warning("abort refused (%r): replacing the transactional producer", exc)
+            self._replace_producer()
+
+    def _replace_producer(self) -> None:
+        transactions.discard(self.producer)
+        self.producer = self._make_producer()
+        self.producer.init_transactions()  # fences the old one, aborts its transaction
 
     def _handle(self, state: PartitionState, record: ConsumerRecord) -> None:
         try:

@@ -1,0 +1,124 @@
+"""kill -9 of the API and of the timer under load, then restart: nothing lost or duplicated.
+
+Clients retry 503s and connection errors with the same Idempotency-Key, so a command the
+dead API had already sent is answered from the processor's memory of replies instead of
+being decided twice. The timer keeps no state that matters: the deadlines are in the
+views, so the restarted timer fires whatever came due while it was dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import pytest
+
+from broker.config import Settings
+from consumers.deadlines import due
+from consumers.redis_store import RedisStore
+from schemas import events as ev
+from tests.faults.load import Background, Market, Plan
+from tests.faults.roles import fault_stack, kill9, restart
+from tests.faults.verdict import (
+    assert_nothing_lost_or_duplicated,
+    audit,
+    read_log,
+    wait_quiet,
+)
+from tests.stack_processes import probe
+
+
+@pytest.mark.timeout(300)
+def test_kill_9_of_the_api_under_load_loses_and_duplicates_nothing(
+    kafka_bootstrap, redis_url, tmp_path
+) -> None:
+    plan = Plan(requesters=4, workers=10, batches=4, tasks=50, review="mixed", budget_s=120)
+    with fault_stack(kafka_bootstrap, redis_url, tmp_path) as stack:
+        settings = Settings.from_env(stack.env)
+        probe(stack)
+        market = Market(stack.url, stack.operator_token, plan)
+        asyncio.run(market.create_actors())
+        load = Background(market).start()
+        at_kill = load.wait_for(accepted=plan.claims // 2, timeout=90)
+        kill9(stack, "api")
+        time.sleep(1.0)  # requests in flight died with it; clients are now retrying
+        began = time.monotonic()
+        restart(stack, "api")
+        restart_s = time.monotonic() - began
+        seen = load.join(timeout=plan.budget_s + 60)
+        wait_quiet(settings)
+        log = read_log(settings)
+        answered_twice = sum(len(r) > 1 for r in log.replies.values())
+        print(f"api killed after {at_kill} accepted commands, back in {restart_s:.1f} s; "
+              f"{len(seen.accepted)} accepted, {len(log.events)} events, {answered_twice} "
+              f"commands sent again and answered from memory; {dict(seen.outcomes)}")
+        assert at_kill < len(seen.accepted), "the load ended before the kill: proves nothing"
+        assert seen.claims >= plan.claims * 0.9, f"the load stalled: {dict(seen.outcomes)}"
+        assert_nothing_lost_or_duplicated(log, seen.accepted)
+        audit(settings, stack.env["PIECEWORK_REDIS"])
+        stack.assert_alive()
+
+
+def _unresolved(events: list, before: int) -> tuple[set[str], set[str]]:
+    """Claims whose lease ran out before `before` with no end (submit, release, expiry),
+    and submissions due for auto-approval before it that were never reviewed."""
+    claims, ended, submitted, reviewed = set(), set(), set(), set()
+    for env in events:
+        e = env.event
+        if isinstance(e, ev.TaskClaimed) and e.lease_expires_at < before:
+            claims.add(e.claim_id)
+        elif isinstance(e, ev.ClaimReleased | ev.ClaimExpired):
+            ended.add(e.claim_id)
+        elif isinstance(e, ev.WorkSubmitted):
+            ended.add(e.claim_id)
+            if e.auto_approve_at < before:
+                submitted.add(e.submission_id)
+        elif isinstance(e, ev.SubmissionApproved | ev.SubmissionRejected):
+            reviewed.add(e.submission_id)
+    return claims - ended, submitted - reviewed
+
+
+def _wait_no_deadline_overdue(settings: Settings, timeout: float) -> None:
+    store, clock = RedisStore.from_url(settings.redis), settings.clock()
+    deadline = time.monotonic() + timeout
+    while (late := due(store, clock.now_ms() - 2_000, 10)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not late, f"deadlines never fired: {late}"
+
+
+@pytest.mark.timeout(300)
+def test_kill_9_of_the_timer_under_load_loses_and_duplicates_nothing(
+    kafka_bootstrap, redis_url, tmp_path
+) -> None:
+    # 30x time: leases and auto-approvals fall due 2 s after claim and submission, so the
+    # timer is busy the whole time; no requester reviews, the timer approves everything.
+    plan = Plan(requesters=2, workers=8, batches=3, tasks=40, submit_ratio=0.6, review="none",
+                lease_seconds=60, auto_approve_seconds=60, budget_s=90)
+    with fault_stack(kafka_bootstrap, redis_url, tmp_path, clock_speed=30) as stack:
+        settings = Settings.from_env(stack.env)
+        probe(stack)
+        market = Market(stack.url, stack.operator_token, plan)
+        asyncio.run(market.create_actors())
+        load = Background(market).start()
+        at_kill = load.wait_for(accepted=plan.claims // 2, timeout=90)
+        kill9(stack, "timers")
+        time.sleep(4.0)  # leases and auto-approvals fall due with nobody to fire them
+        overdue = len(due(RedisStore.from_url(settings.redis), settings.clock().now_ms(), 10_000))
+        restart(stack, "timers")
+        seen = load.join(timeout=plan.budget_s + 60)
+        _wait_no_deadline_overdue(settings, timeout=60)
+        wait_quiet(settings)
+        log = read_log(settings)
+        kinds = Counter(type(e.event).__name__ for e in log.events)
+        print(f"timer killed after {at_kill} accepted; {overdue} deadlines overdue at restart; "
+              f"{len(log.events)} events {dict(kinds)}; {dict(seen.outcomes)}")
+        assert at_kill < len(seen.accepted), "the load ended before the kill: proves nothing"
+        assert overdue > 0, "nothing fell due while the timer was dead: proves nothing"
+        open_claims, unreviewed = _unresolved(log.events, settings.clock().now_ms() - 5_000)
+        assert not open_claims, f"leases that never expired: {sorted(open_claims)[:10]}"
+        assert not unreviewed, f"submissions never auto-approved: {sorted(unreviewed)[:10]}"
+        assert kinds["ClaimExpired"] > 0 and kinds["SubmissionApproved"] > 0
+        assert_nothing_lost_or_duplicated(log, seen.accepted)
+        audit(settings, stack.env["PIECEWORK_REDIS"])
+        stack.assert_alive()
