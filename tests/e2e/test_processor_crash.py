@@ -7,6 +7,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -92,12 +93,22 @@ def test_kill_9_during_a_burst_loses_and_duplicates_nothing(
     commands = burst()
     first = start_processor(settings, unique_name)
     producer = KafkaProducer(bootstrap_servers=settings.kafka, linger_ms=5)
-    for envelope in commands:
-        producer.send(
-            settings.topics.commands, encode_command(envelope), key=envelope.partition_key.encode()
-        )
-    producer.flush()
-    producer.close()
+
+    def send_paced() -> None:
+        # Spread over ~5 s: a fast processor must not finish the burst before the kill.
+        for i, envelope in enumerate(commands):
+            producer.send(
+                settings.topics.commands,
+                encode_command(envelope),
+                key=envelope.partition_key.encode(),
+            )
+            if i % 100 == 99:
+                producer.flush()
+                time.sleep(0.1)
+        producer.flush()
+
+    sender = threading.Thread(target=send_paced)
+    sender.start()
     # Kill once the processor is visibly mid-burst.
     deadline = time.monotonic() + 60
     while len(replies_by_command(settings)) < 500 and time.monotonic() < deadline:
@@ -105,6 +116,8 @@ def test_kill_9_during_a_burst_loses_and_duplicates_nothing(
     seen_before_kill = len(replies_by_command(settings))
     first.send_signal(signal.SIGKILL)
     first.wait()
+    sender.join()
+    producer.close()
     assert seen_before_kill < len(commands), (
         "the burst finished before the kill: test proves nothing"
     )
