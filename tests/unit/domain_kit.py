@@ -10,6 +10,7 @@ from typing import Any
 
 from broker.domain.policy import Policy
 from broker.domain.shard import Decision, Shard, aggregate_of
+from schemas import commands as c
 from schemas import events as ev
 from schemas.envelope import CommandEnvelope, EventEnvelope
 
@@ -215,3 +216,17 @@ class Market:
         )
         wallets = sum(w.balance.get(currency, 0) for w in self.shard.wallets.values())
         return deposits, held + wallets + owed + payouts + fees
+
+
+# --- one submitted claim on the task, shared by the task and review tests ------------
+
+SUB = claim_id(1)
+SUBMIT_AT = T0 + 60_000
+
+
+def claim(worker_id: str = W, quals: tuple[str, ...] = ()) -> c.ClaimTask:
+    return c.ClaimTask(TASK, worker_id, quals)
+
+
+def pending() -> list[Any]:
+    return [*open_task(), claimed(), submitted()]

@@ -11,6 +11,8 @@ from tests.unit.domain_kit import (
     R2,
     REQUESTER,
     REWARD,
+    SUB,
+    SUBMIT_AT,
     SYSTEM,
     T0,
     TASK,
@@ -26,24 +28,13 @@ from tests.unit.domain_kit import (
     given,
     open_task,
     overturned,
+    pending,
     refused,
     rejected,
     submitted,
     when,
     worker,
 )
-
-SUB = claim_id(1)
-SUBMIT_AT = T0 + 60_000
-
-
-def claim(worker_id=W, quals=()):
-    return c.ClaimTask(TASK, worker_id, quals)
-
-
-def pending():
-    return [*open_task(), claimed(), submitted()]
-
 
 # --- review --------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from tests.unit.domain_kit import (
     OPERATOR,
     POLICY,
     R2,
+    SUBMIT_AT,
     SYSTEM,
     T0,
     TASK,
@@ -23,6 +24,7 @@ from tests.unit.domain_kit import (
     W,
     approved,
     cancelled,
+    claim,
     claim_id,
     claimed,
     events,
@@ -30,24 +32,13 @@ from tests.unit.domain_kit import (
     given,
     open_task,
     overturned,
+    pending,
     refused,
     rejected,
     submitted,
     when,
     worker,
 )
-
-SUB = claim_id(1)
-SUBMIT_AT = T0 + 60_000
-
-
-def claim(worker_id=W, quals=()):
-    return c.ClaimTask(TASK, worker_id, quals)
-
-
-def pending():
-    return [*open_task(), claimed(), submitted()]
-
 
 # --- claim ---------------------------------------------------------------------------
 
