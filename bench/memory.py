@@ -105,7 +105,7 @@ from bench.common import rss_mb, task_spec
 from broker.domain.policy import Policy
 from broker.domain.shard import Shard
 from broker.processor.partition_state import PartitionState
-from schemas.codec import decode_command, encode_command
+from schemas.codec import decode_command, encode_command, encode_reply
 from schemas.commands import ClaimTask, DepositFunds, PostTasks
 from schemas.envelope import CommandEnvelope
 from schemas.fields import from_plain
@@ -121,7 +121,7 @@ def run(cmd_id, command, role="requester", actor="acme"):
     assert d.reply.accepted, d.reply
     for e in d.events:
         state.shard.apply(e)
-    state.replies[env.command_id] = d.reply
+    state.replies[env.command_id] = encode_reply(d.reply)
     return d.reply
 run("dep", DepositFunds("acme", 10**15, "EUR"))
 started = time.perf_counter()

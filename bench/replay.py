@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgpack
-from replay_log import make_log
+from replay_log import encode_log, make_log
 
 from broker.audit.logfile import export
 from broker.audit.run import Options, audit
@@ -37,7 +37,7 @@ from broker.audit.source import FileLog, Item
 from broker.domain.shard import Shard
 from consumers.memory_store import MemoryStore
 from consumers.runner import fold_log
-from schemas.codec import decode_event, encode_event
+from schemas.codec import decode_events, decode_positioned
 
 Raw = tuple[int, int, bytes]
 LABELS = {"0": "msgpack.unpackb (yardstick)", "a": "decode only", "b": "decode + Shard.apply",
@@ -55,25 +55,26 @@ class RawLog:
 
     def items(self, until: int | None = None) -> Iterator[Item]:
         for p, o, raw in self.raws:
-            yield p, o, decode_event(raw)
+            yield from decode_positioned(p, o, raw)
 
 
 # decode_only, decode_apply and decode_fold take the encoded log: bench/replay_speed.py
 # (the benchmark suite) times them too.
 def decode_only(raws: list[Raw]) -> None:
     for _, _, raw in raws:
-        decode_event(raw)
+        decode_events(raw)
 
 
 def decode_apply(raws: list[Raw]) -> None:
     shards: dict[int, Shard] = {}
     for p, _, raw in raws:
         shard = shards.get(p) or shards.setdefault(p, Shard())
-        shard.apply(decode_event(raw))
+        for env in decode_events(raw):
+            shard.apply(env)
 
 
 def decode_fold(raws: list[Raw]) -> None:
-    fold_log(((p, o, decode_event(raw)) for p, o, raw in raws), MemoryStore())
+    fold_log((rec for p, o, raw in raws for rec in decode_positioned(p, o, raw)), MemoryStore())
 
 
 def full_audit(source: RawLog | FileLog) -> None:
@@ -148,8 +149,9 @@ def main() -> int:
     parser.add_argument("--only", choices=sorted(LABELS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     started = time.perf_counter()
-    raws = [(p, o, encode_event(env)) for p, o, env in make_log(args.events)]
-    n = len(raws)
+    log = make_log(args.events)
+    raws = encode_log(log)
+    n = len(log)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.jsonl"
         with path.open("w") as out:
@@ -158,7 +160,8 @@ def main() -> int:
         if args.only:  # the child py-spy samples: one pass under a name to filter on
             measured(runs[args.only])
             return 0
-        print(f"{n:,} events ({sum(len(r) for _, _, r in raws) / n:.0f} B each), made by "
+        size = sum(len(r) for _, _, r in raws) / n
+        print(f"{n:,} events in {len(raws):,} records ({size:.0f} B per event), made by "
               f"Shard.decide in {time.perf_counter() - started:.1f}s")  # fmt: skip
         rates = {key: n / min(cpu_seconds(run) for _ in range(2)) for key, run in runs.items()}
         for key, rate in rates.items():

@@ -19,7 +19,9 @@ from kafka.partitioner.default import murmur2
 from broker.domain.policy import Policy
 from broker.domain.shard import Shard
 from schemas import commands as c
+from schemas.codec import encode_event_records
 from schemas.envelope import CommandEnvelope, EventEnvelope
+from schemas.positions import offset_of, position
 
 T0 = 1_700_000_000_000
 Record = tuple[int, int, EventEnvelope]
@@ -65,10 +67,11 @@ class LogMaker:
             now, _, env = heapq.heappop(self.queue)
             p = (murmur2(env.partition_key.encode()) & 0x7FFFFFFF) % len(self.shards)
             decision = self.shards[p].decide(env, now, self.policy)
-            for event in decision.events:
+            # One record per decision, as the processor writes (schemas.codec).
+            for index, event in enumerate(decision.events):
                 self.shards[p].apply(event)
-                self.records.append((p, self.offsets[p], event))
-                self.offsets[p] += 1
+                self.records.append((p, position(self.offsets[p], index), event))
+            self.offsets[p] += bool(decision.events)
             for credit in decision.outbox:  # the outbox: delivered a moment later
                 self.push(now + self.rng.randint(5, 500), credit)
             if decision.reply.accepted:
@@ -135,4 +138,14 @@ class LogMaker:
 
 
 def make_log(events: int, seed: int = 7, partitions: int = 8) -> list[Record]:
+    """(partition, position, event) records, in log order."""
     return LogMaker(seed, partitions).make(events)
+
+
+def encode_log(log: list[Record]) -> list[tuple[int, int, bytes]]:
+    """The Kafka records of a log: (partition, offset, value), a decision's events in one."""
+    grouped: dict[tuple[int, int], list[EventEnvelope]] = {}
+    for p, pos, env in log:
+        grouped.setdefault((p, offset_of(pos)), []).append(env)
+    return [(p, o, value) for (p, o), envs in grouped.items()
+            for value in encode_event_records(envs)]  # fmt: skip

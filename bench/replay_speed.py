@@ -29,12 +29,11 @@ def _external(events: int) -> dict[str, Any] | None:
     try:
         sys.path.insert(0, str(ROOT / "bench"))  # replay.py imports replay_log as top level
         import replay  # type: ignore[import-not-found]
-        from replay_log import make_log  # type: ignore[import-not-found]
-
-        from schemas.codec import encode_event
+        from replay_log import encode_log, make_log  # type: ignore[import-not-found]
 
         started = time.perf_counter()
-        raws = [(p, o, encode_event(env)) for p, o, env in make_log(events)]
+        log = make_log(events)
+        raws = encode_log(log)
         made = time.perf_counter() - started
         passes, per_cpu = {}, {}
         for label, fn in (("decode only", replay.decode_only),
@@ -42,32 +41,33 @@ def _external(events: int) -> dict[str, Any] | None:
                           ("decode + fold_log (MemoryStore)", replay.decode_fold)):  # fmt: skip
             started, cpu = time.perf_counter(), time.process_time()
             fn(raws)
-            passes[label] = len(raws) / (time.perf_counter() - started)
-            per_cpu[label] = len(raws) / (time.process_time() - cpu)
+            passes[label] = len(log) / (time.perf_counter() - started)
+            per_cpu[label] = len(log) / (time.process_time() - cpu)
     except Exception as exc:  # another engineer's file: never let it sink the run
         console.print(f"[yellow]bench/replay.py unusable ({exc!r}); measuring here instead")
         return None
     return {"source": "bench/replay.py (decode_only, decode_apply, decode_fold)",
-            "events": len(raws), "log_generation_s": made, "passes_events_s": passes,
-            "passes_events_per_cpu_s": per_cpu,
+            "events": len(log), "records": len(raws), "log_generation_s": made,
+            "passes_events_s": passes, "passes_events_per_cpu_s": per_cpu,
             "events_s": passes["decode + fold_log (MemoryStore)"]}  # fmt: skip
 
 
 def _internal(events: int) -> dict[str, Any]:
-    from bench.replay_log import make_log
+    from bench.replay_log import encode_log, make_log
     from consumers.memory_store import MemoryStore
     from consumers.runner import fold_log
-    from schemas.codec import decode_event, encode_event
+    from schemas.codec import decode_events, decode_positioned
 
-    raws = [(p, o, encode_event(env)) for p, o, env in make_log(events)]
+    log = make_log(events)
+    raws = encode_log(log)
     started = time.perf_counter()
     for _, _, raw in raws:
-        decode_event(raw)
-    decode = len(raws) / (time.perf_counter() - started)
+        decode_events(raw)
+    decode = len(log) / (time.perf_counter() - started)
     started = time.perf_counter()
-    fold_log(((p, o, decode_event(raw)) for p, o, raw in raws), MemoryStore())
-    fold = len(raws) / (time.perf_counter() - started)
-    return {"source": "bench/replay_speed.py", "events": len(raws), "events_s": fold,
+    fold_log((rec for p, o, raw in raws for rec in decode_positioned(p, o, raw)), MemoryStore())
+    fold = len(log) / (time.perf_counter() - started)
+    return {"source": "bench/replay_speed.py", "events": len(log), "events_s": fold,
             "passes_events_s": {"decode only": decode, "decode + fold_log": fold}}  # fmt: skip
 
 

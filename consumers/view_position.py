@@ -22,6 +22,7 @@ import redis
 from consumers.ops import Entry, offsets_key
 from consumers.redis_store import APPLY_LUA, RedisStore, _wire
 from consumers.runner import VIEWS
+from schemas.positions import offset_of
 
 EPOCH_KEY = "pw:views:epoch"
 # Prepended to the store's own script: same wire format, one round trip, atomic with it.
@@ -35,13 +36,15 @@ class StoreFlushed(RuntimeError):
 def next_offsets(
     stored: Iterable[Mapping[int, int]], partitions: Iterable[int]
 ) -> dict[int, int | None]:
-    """Per partition, the offset to read next: one past the least advanced view, or None
-    (from the log start) when a view stored nothing for it."""
+    """Per partition, the offset to read next, or None (from the log start) when a view
+    stored nothing for it. Views store positions (schemas.positions), which do not say
+    whether the least advanced view got to the end of its record, so that record is read
+    again: the store skips every entry at or below a view's position."""
     views = list(stored)
     found: dict[int, int | None] = {}
     for p in partitions:
         if views and all(p in view for view in views):
-            found[p] = min(view[p] for view in views) + 1
+            found[p] = offset_of(min(view[p] for view in views))
         else:
             found[p] = None
     return found

@@ -31,12 +31,14 @@ from broker.deadletter import dead_letter
 from consumers.runner import Record, apply_batch
 from consumers.view_position import PositionedStore, StoreFlushed
 from consumers.views_app import ViewsApp
-from schemas.codec import decode_event
+from schemas.codec import decode_positioned
 from schemas.errors import SchemaError
 
 log = logging.getLogger(__name__)
-BATCH = 500
+BATCH = 500  # records; one record holds the events of one decision (a post: hundreds)
 BATCH_WAIT_SECONDS = 0.02
+# Events per Lua call: Redis runs a script alone, so a large one stalls the API's reads.
+EVENTS_PER_APPLY = 2_000
 # Faust's default session timeout (60 s) is how long the group waits before handing a
 # vanished worker's partitions to another one. 10 s is above the broker's minimum
 # (group.min.session.timeout.ms, 6 s) and tolerates a long GC or apply pause; heartbeats
@@ -95,7 +97,7 @@ def build_app(settings: Settings, instance: str, store: PositionedStore) -> faus
         for event in batch:
             message = event.message
             try:
-                envelope = decode_event(message.value)
+                found = decode_positioned(message.partition, message.offset, message.value)
             except SchemaError as exc:
                 letter = dead_letter(
                     exc.code, str(exc), message.topic, message.partition, message.offset,
@@ -106,7 +108,7 @@ def build_app(settings: Settings, instance: str, store: PositionedStore) -> faus
                                                  None, None, None)
                 metrics.DEAD_LETTERS.labels("views", exc.code).inc()
                 continue
-            records.append((message.partition, message.offset, envelope))
+            records.extend(found)
         return records
 
     @app.agent(events, concurrency=1)
@@ -145,8 +147,16 @@ def build_app(settings: Settings, instance: str, store: PositionedStore) -> faus
 
 
 def apply_with_retries(store: PositionedStore, records: Sequence[Record]) -> int:
-    """apply_batch, retried while Redis is unreachable or loading. A retry is safe: the
-    Lua apply is atomic and skips what a first attempt may have applied."""
+    """apply_batch in slices of EVENTS_PER_APPLY, each retried while Redis is unreachable
+    or loading. A retry is safe: the Lua apply is atomic and skips what a first attempt
+    may have applied; so is a crash between slices, as every event has its own position."""
+    applied = 0
+    for start in range(0, len(records), EVENTS_PER_APPLY):
+        applied += _apply_slice(store, records[start : start + EVENTS_PER_APPLY])
+    return applied
+
+
+def _apply_slice(store: PositionedStore, records: Sequence[Record]) -> int:
     delay, deadline = 0.1, time.monotonic() + REDIS_RETRY_SECONDS
     while True:
         try:

@@ -17,7 +17,7 @@ from broker.domain.policy import Policy
 from broker.kafka_io import read_topic
 from broker.processor.service import CommandProcessor
 from deploy.topics import create_topics
-from schemas.codec import decode_event
+from schemas.codec import decode_events
 from schemas.envelope import EventEnvelope
 
 
@@ -29,8 +29,9 @@ class WriteSide:
     def events(self) -> list[EventEnvelope]:
         """Every committed event, read from offset 0 of every partition."""
         return [
-            decode_event(r.value)
+            env
             for r in read_topic(self.settings.kafka, self.settings.topics.events)
+            for env in decode_events(r.value)
         ]
 
 

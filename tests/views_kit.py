@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -35,7 +36,7 @@ from consumers.ledger import ledger_totals, violations
 from consumers.ops import offsets_key
 from consumers.redis_store import RedisStore
 from consumers.runner import VIEWS, Record, digests, fold_log
-from schemas.codec import decode_event, encode_event
+from schemas.codec import decode_positioned, encode_event_records
 from schemas.events import (
     BonusGranted,
     PayoutIssued,
@@ -43,6 +44,7 @@ from schemas.events import (
     SubmissionApproved,
     WorkerCredited,
 )
+from schemas.positions import offset_of
 from tests.stack_processes import OWNER_KEY, Stack, running_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,21 +75,23 @@ def own_db(redis_url: str, candidates: Iterable[int], tag: str) -> Iterator[str]
 
 
 def produce(bootstrap: str, topic: str, records: Iterable[Record]) -> int:
-    """Write events to the partitions the records name (offsets are Kafka's)."""
+    """Write events to the partitions the records name, the events that share a record
+    offset (one decision, see schemas.positions) in one Kafka record, as the processor does."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024)
     count = 0
-    for partition, _, env in records:
-        producer.send(topic, encode_event(env), key=env.aggregate_id.encode(),
-                      partition=partition)  # fmt: skip
-        count += 1
+    for (partition, _), group in groupby(records, key=lambda r: (r[0], offset_of(r[1]))):
+        envs = [env for _, _, env in group]
+        for value in encode_event_records(envs):
+            producer.send(topic, value, key=envs[0].aggregate_id.encode(), partition=partition)
+        count += len(envs)
     producer.flush()
     producer.close()
     return count
 
 
 def read_log(bootstrap: str, topic: str) -> list[Record]:
-    return [(r.partition, r.offset, decode_event(r.value))
-            for r in read_topic(bootstrap, topic, "views-test")]  # fmt: skip
+    return [rec for r in read_topic(bootstrap, topic, "views-test")
+            for rec in decode_positioned(r.partition, r.offset, r.value)]  # fmt: skip
 
 
 def last_offsets(records: Iterable[Record]) -> dict[int, int]:
@@ -102,8 +106,8 @@ def stored_offsets(store: RedisStore) -> dict[str, dict[int, int]]:
 
 
 def behind(store: RedisStore, last: Mapping[int, int]) -> int:
-    """Events of the log not yet in the least advanced view (by offsets, so markers count
-    as events: 0 is exact, anything else an upper bound)."""
+    """How far the least advanced view is behind `last`, in positions (schemas.positions):
+    0 is exact, anything else only says "behind"."""
     views = stored_offsets(store)
     return sum(max(0, o - min(v.get(p, -1) for v in views.values())) for p, o in last.items())
 

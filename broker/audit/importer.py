@@ -20,7 +20,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
-from broker.audit.logfile import key_and_value
+from broker.audit.logfile import group_records, key_and_value, source_records
 from broker.audit.source import FileLog, Item, KafkaLog, Undecodable
 from broker.config import Topics
 from broker.domain.stamping import credits
@@ -106,8 +106,9 @@ class Importer:
         return count
 
     def write(self, chunk: int = CHUNK, tick: Callable[[], None] | None = None) -> int:
-        """Write every record not yet present, one transaction per `chunk`, then the
-        outbox credits still owed; returns how many records were written."""
+        """Write every record not yet present, one transaction per `chunk` events, then the
+        outbox credits still owed; returns how many events were written (each decision's
+        events go back as one record, as in the exported topic)."""
         producer = KafkaProducer(
             bootstrap_servers=self.bootstrap,
             client_id="piecework-import",
@@ -116,22 +117,26 @@ class Importer:
             batch_size=512 * 1024,
             max_request_size=16 * 1024 * 1024,
         )
-        written = in_chunk = 0
+        written = in_chunk = n = 0
         seen: dict[int, int] = {}
         try:
             producer.init_transactions()
-            for n, item in enumerate(self.log.items(), 1):
-                p = item[0]
-                seen[p] = seen.get(p, 0) + 1
-                if tick is not None and n % TICK_EVERY == 0:
+            for group in source_records(self.log.items()):
+                p = group[0][0]
+                before = seen.get(p, 0)
+                seen[p] = before + len(group)
+                n += len(group)
+                if tick is not None and n % TICK_EVERY < len(group):
                     tick()
-                if seen[p] <= len(self.present[p]):
-                    continue  # already there (resume)
+                # Already there (resume): whole records only, as each went in one transaction.
+                missing = group[max(0, len(self.present[p]) - before) :]
+                if not missing:
+                    continue
                 if not in_chunk:
                     producer.begin_transaction()
-                key, value = key_and_value(item)
-                producer.send(self.topic, value, key=key, partition=p)
-                written, in_chunk = written + 1, in_chunk + 1
+                for key, value in group_records(missing):
+                    producer.send(self.topic, value, key=key, partition=p)
+                written, in_chunk = written + len(missing), in_chunk + len(missing)
                 if in_chunk >= chunk:
                     producer.commit_transaction()
                     in_chunk = 0

@@ -7,13 +7,14 @@ written raw (hex) with its error, so the file holds the whole log and nothing is
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO
 
 from broker.audit.source import Item, LogSource, Undecodable
-from schemas.codec import encode_event
+from schemas.codec import encode_event, encode_event_records
 from schemas.envelope import EventEnvelope
 from schemas.jsonform import event_line
+from schemas.positions import offset_of
 from schemas.rules import requester_of_task
 
 TICK_EVERY = 2_048
@@ -50,3 +51,29 @@ def key_and_value(item: Item) -> tuple[bytes | None, bytes]:
     if isinstance(item, Undecodable):
         return item.key, item.value or b""
     return event_key(item[2]), encode_event(item[2])
+
+
+def source_records(items: Iterable[Item]) -> Iterator[list[Item]]:
+    """Consecutive items that came from one Kafka record, grouped, so that an import writes
+    a decision's events back as one record again (an undecodable record stands alone)."""
+    group: list[Item] = []
+    origin: tuple[int, int] | None = None
+    for item in items:
+        here = (item[0], item.offset if isinstance(item, Undecodable) else offset_of(item[1]))
+        if group and (here != origin or isinstance(item, Undecodable)
+                      or isinstance(group[0], Undecodable)):  # fmt: skip
+            yield group
+            group = []
+        group.append(item)
+        origin = here
+    if group:
+        yield group
+
+
+def group_records(group: Sequence[Item]) -> list[tuple[bytes | None, bytes]]:
+    """The Kafka records (key, value) to write for one group of `source_records`."""
+    first = group[0]
+    if isinstance(first, Undecodable):
+        return [key_and_value(first)]
+    key = event_key(first[2])
+    return [(key, value) for value in encode_event_records([item[2] for item in group])]

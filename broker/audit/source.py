@@ -1,9 +1,10 @@
 """Where a replay reads the log: the live events topic or an export file. I/O edge.
 
-Both yield the same items in the same per-partition order: `(partition, offset, event)`
-records, and `Undecodable` for a record that is not a valid event, so the audit can
-account for it instead of stopping or skipping it silently. `done`/`total` feed a
-progress bar (records for a topic, bytes for a file).
+Both yield the same items in the same per-partition order: `(partition, position, event)`
+records (schemas.positions: a record's offset and the event's index in it), and
+`Undecodable` for a record that is not a valid event, so the audit can account for it
+instead of stopping or skipping it silently. `done`/`total` feed a progress bar (records
+for a topic, bytes for a file).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import NamedTuple, Protocol
 from kafka import TopicPartition
 
 from broker.kafka_io import partition_ids, read_partition, snapshot_consumer
-from schemas.codec import decode_event, event_from_plain
+from schemas.codec import decode_events, event_from_plain
 from schemas.envelope import EventEnvelope
 from schemas.errors import SchemaError
+from schemas.positions import position
 
 Record = tuple[int, int, EventEnvelope]
 
@@ -96,15 +98,17 @@ class KafkaLog:
                     break
                 self._current = (p, record.offset + 1)
                 try:
-                    env = decode_event(record.value)
+                    envs = decode_events(record.value)
                 except SchemaError as exc:
                     yield Undecodable(
                         p, record.offset, exc.code, str(exc), record.key, record.value
                     )
                     continue
-                if until is not None and env.occurred_at > until:
+                if until is not None and envs[-1].occurred_at > until:
+                    # One decision's events share its time: the record is in or out whole.
                     break
-                yield p, record.offset, env
+                for index, env in enumerate(envs):
+                    yield p, position(record.offset, index), env
             self._finished += self.end[p] - self.begin[p]
             self._current = (p, 0)
 
@@ -121,6 +125,7 @@ def parse_line(line: bytes | str, number: int) -> Item:
     try:
         obj = json.loads(line)
         partition, offset = obj.pop("partition"), obj.pop("offset")
+        index = obj.pop("index", 0)  # files exported before records held several events
     except (ValueError, KeyError, AttributeError) as exc:
         raise SchemaError(f"line {number}: {exc}", "bad_export") from exc
     raw = obj.get("undecodable")
@@ -132,8 +137,8 @@ def parse_line(line: bytes | str, number: int) -> Item:
             None if value is None else bytes.fromhex(value),
         )  # fmt: skip
     try:
-        return partition, offset, event_from_plain(obj)
-    except SchemaError as exc:
+        return partition, position(offset, index), event_from_plain(obj)
+    except (SchemaError, ValueError, TypeError) as exc:
         return Undecodable(partition, offset, "bad_export", f"line {number}: {exc}", None, None)
 
 

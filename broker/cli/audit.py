@@ -123,8 +123,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         err.print(f"[red]import refused:[/] {exc}")
         return EXIT_SETUP
     seconds = time.perf_counter() - started
-    err.print(f"imported {written:,} of {count:,} records into {importer.topic} in "
-              f"{seconds:.2f}s ({written / max(seconds, 1e-9):,.0f} records/s)")  # fmt: skip
+    err.print(f"imported {written:,} of {count:,} events into {importer.topic} in "
+              f"{seconds:.2f}s ({written / max(seconds, 1e-9):,.0f} events/s)")  # fmt: skip
     return 0
 
 

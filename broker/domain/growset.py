@@ -48,7 +48,9 @@ class GrowSet:
         if item in self:
             return self
         log = self._log
-        if len(log) != self._size:  # branching from an older version
+        if not self._size:  # an empty set may be shared: never write into its dict
+            log = {}
+        elif len(log) != self._size:  # branching from an older version
             log = dict(islice(log.items(), self._size))
         log[item] = self._size
         grown = GrowSet.__new__(GrowSet)

@@ -22,7 +22,8 @@ from broker.domain.context import Context
 from broker.domain.errors import Refused
 from broker.domain.policy import Policy
 from broker.domain.stamping import aggregate_of, credits, result_of, stamp
-from broker.domain.task import TASK_COMMANDS, TASK_EVENTS, Task, decide_task, evolve_task
+from broker.domain.task import TASK_COMMANDS, TASK_EVENTS, decide_task, evolve_task
+from broker.domain.task_table import TaskTable
 from broker.domain.wallet import WALLET_EVENTS, Wallet, decide_credit, decide_payout, evolve_wallet
 from schemas import commands as cmds
 from schemas.envelope import CommandEnvelope, EventEnvelope, Reply
@@ -49,7 +50,7 @@ def _existing(states: dict[str, S], key: str, what: str) -> S:
 class Shard:
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}
-        self.tasks: dict[str, Task] = {}
+        self.tasks: TaskTable = TaskTable()
         self.wallets: dict[str, Wallet] = {}
 
     def version_of(self, aggregate_id: str) -> int:

@@ -15,6 +15,7 @@ exactly (claimed_at = lease_expires_at - lease, submitted_at = auto_approve_at -
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -45,10 +46,9 @@ _NONE: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Task:
-    """Contained mappings are copy-on-write: never mutate them, evolve a new Task."""
+class Terms:
+    """What a task was posted with, fixed for its life."""
 
-    task_id: str
     requester_id: str
     reward: int
     fee: int
@@ -58,13 +58,42 @@ class Task:
     expires_at: int
     auto_approve_seconds: int
     qualifications: tuple[str, ...]
+
+
+# Tasks posted alike (a batch of one spec: the usual case) share one Terms: the processor
+# holds every live task, and its own copies of nine values cost ~500 B a task. A cache of
+# immutable values changes no result, only how many equal objects exist.
+_shared_terms = functools.lru_cache(maxsize=4_096)(Terms)
+_NOBODY = GrowSet()  # GrowSet.add never writes into an empty set's dict
+
+
+def _term(name: str) -> property:
+    return property(lambda task: getattr(task.terms, name), doc=f"Terms.{name}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Task:
+    """Contained mappings are copy-on-write: never mutate them, evolve a new Task."""
+
+    task_id: str
+    terms: Terms
     status: str = OPEN
     # Read-only empties shared by every new task: a million open tasks hold no dicts.
     claims: Mapping[str, Claim] = dataclasses.field(default_factory=lambda: _NONE)
     submissions: Mapping[str, Submission] = dataclasses.field(default_factory=lambda: _NONE)
-    claimers: GrowSet = dataclasses.field(default_factory=GrowSet)
+    claimers: GrowSet = dataclasses.field(default_factory=lambda: _NOBODY)
     claim_count: int = 0
     version: int = 1
+
+    requester_id = _term("requester_id")
+    reward = _term("reward")
+    fee = _term("fee")
+    currency = _term("currency")
+    assignments = _term("assignments")
+    lease_seconds = _term("lease_seconds")
+    expires_at = _term("expires_at")
+    auto_approve_seconds = _term("auto_approve_seconds")
+    qualifications = _term("qualifications")
 
     @property
     def unit(self) -> int:
@@ -99,18 +128,11 @@ def _with(mapping: Mapping[str, Any], key: str, value: Any) -> dict[str, Any]:
 def _posted(task: Task | None, e: ev.TaskPosted) -> Task:
     if task is not None:
         raise ValueError(f"task {e.task_id} posted twice")
-    return Task(
-        task_id=e.task_id,
-        requester_id=e.requester_id,
-        reward=e.reward,
-        fee=e.fee,
-        currency=e.currency,
-        assignments=e.assignments,
-        lease_seconds=e.lease_seconds,
-        expires_at=e.expires_at,
-        auto_approve_seconds=e.auto_approve_seconds,
-        qualifications=tuple(e.qualifications),
-    )
+    terms = _shared_terms(
+        e.requester_id, e.reward, e.fee, e.currency, e.assignments, e.lease_seconds,
+        e.expires_at, e.auto_approve_seconds, tuple(e.qualifications),
+    )  # fmt: skip
+    return Task(e.task_id, terms)
 
 
 def _claimed(t: Task, e: ev.TaskClaimed) -> dict[str, Any]:

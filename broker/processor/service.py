@@ -25,7 +25,7 @@ from broker.domain.policy import Policy
 from broker.kafka_io import snapshot_consumer
 from broker.processor import transactions
 from broker.processor.partition_state import PartitionState, rebuild
-from schemas.codec import decode_command, encode_command, encode_event, encode_reply
+from schemas.codec import decode_command, encode_command, encode_event_records, encode_reply
 from schemas.envelope import CommandEnvelope, Reply
 from schemas.errors import SchemaError
 
@@ -235,7 +235,7 @@ class CommandProcessor:
         earlier = state.replies.get(envelope.command_id)
         if earlier is not None:
             # A retry: answer again, decide nothing.
-            self._send_reply(state.partition, earlier)
+            self._send_encoded_reply(state.partition, envelope.command_id, earlier)
             metrics.COMMANDS.labels(envelope.type, "duplicate").inc()
             return
         now = self.clock.now_ms()
@@ -250,8 +250,8 @@ class CommandProcessor:
         else:
             reply = decision.reply
             self._write(state, envelope, decision)
-        state.replies[envelope.command_id] = reply
-        self._send_reply(state.partition, reply)
+        encoded = state.replies[envelope.command_id] = encode_reply(reply)
+        self._send_encoded_reply(state.partition, envelope.command_id, encoded)
         outcome = "accepted" if reply.accepted else "refused"
         metrics.COMMANDS.labels(envelope.type, outcome).inc()
         if not reply.accepted:
@@ -261,8 +261,9 @@ class CommandProcessor:
         key = envelope.partition_key.encode()
         for event in decision.events:
             state.shard.apply(event)
+        for value in encode_event_records(decision.events):
             self.producer.send(
-                self.settings.topics.events, encode_event(event), key=key, partition=state.partition
+                self.settings.topics.events, value, key=key, partition=state.partition
             )
         metrics.EVENTS_WRITTEN.inc(len(decision.events))
         for command in decision.outbox:
@@ -272,12 +273,9 @@ class CommandProcessor:
                 key=command.partition_key.encode(),
             )
 
-    def _send_reply(self, partition: int, reply: Reply) -> None:
+    def _send_encoded_reply(self, partition: int, command_id: str, encoded: bytes) -> None:
         self.producer.send(
-            self.settings.topics.replies,
-            encode_reply(reply),
-            key=reply.command_id.encode(),
-            partition=partition,
+            self.settings.topics.replies, encoded, key=command_id.encode(), partition=partition
         )
 
     def _dead_letter(self, record: ConsumerRecord, code: str, reason: str) -> None:

@@ -16,7 +16,7 @@ from kafka import KafkaProducer
 from broker.domain.shard import Shard
 from broker.kafka_io import read_topic
 from deploy.topics import create_topics
-from schemas.codec import decode_event, decode_reply, encode_command
+from schemas.codec import decode_events, decode_reply, encode_command
 from schemas.commands import ClaimTask, DepositFunds, PostTasks, TaskSpec
 from schemas.envelope import CommandEnvelope
 from schemas.rules import make_task_id
@@ -134,7 +134,8 @@ def test_kill_9_during_a_burst_loses_and_duplicates_nothing(
         second.wait(timeout=30)
 
     assert set(replies) == {c.command_id for c in commands}
-    events = [decode_event(r.value) for r in read_topic(settings.kafka, settings.topics.events)]
+    records = read_topic(settings.kafka, settings.topics.events)
+    events = [env for r in records for env in decode_events(r.value)]
     ids = [e.event_id for e in events]
     assert len(ids) == len(set(ids)), "an event was written twice"
     by_command: dict[str, list[str]] = {}

@@ -23,7 +23,7 @@ from kafka.errors import KafkaError
 from broker.config import Settings
 from broker.domain.shard import Shard
 from broker.kafka_io import read_partition, read_topic, snapshot_consumer
-from schemas.codec import decode_event, decode_reply
+from schemas.codec import decode_events, decode_reply
 from schemas.envelope import EventEnvelope, Reply
 from schemas.errors import SchemaError
 
@@ -47,7 +47,7 @@ def read_log(settings: Settings) -> Log:
     log = Log()
     for record in read_topic(settings.kafka, settings.topics.events, "fault-verdict"):
         try:
-            log.events.append(decode_event(record.value))
+            log.events.extend(decode_events(record.value))
         except SchemaError:
             log.undecodable_events.append((record.partition, record.offset))
     for record in read_topic(settings.kafka, settings.topics.replies, "fault-verdict"):

@@ -26,7 +26,7 @@ from consumers.redis_store import RedisStore
 from consumers.runner import digests, fold_log
 from deploy.topics import create_topics
 from schemas import commands as c
-from schemas.codec import decode_event
+from schemas.codec import decode_events, decode_positioned
 from schemas.envelope import CommandEnvelope
 from tests.audit_topics import drop_topics
 from tests.live_write_side import settings_for, write_side
@@ -35,11 +35,18 @@ AUDIT_DB = 12
 R, WORKERS = "acme", ("wanda", "walt", "wendy")
 
 
+def read_log(settings) -> list:
+    """(partition, position, event) records of the whole events topic."""
+    return [rec for r in read_topic(settings.kafka, settings.topics.events)
+            for rec in decode_positioned(r.partition, r.offset, r.value)]  # fmt: skip
+
+
 def wait_for_credits(settings, count: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        events = read_topic(settings.kafka, settings.topics.events)
-        if sum(decode_event(r.value).type == "WorkerCredited" for r in events) >= count:
+        events = [e for r in read_topic(settings.kafka, settings.topics.events)
+                  for e in decode_events(r.value)]  # fmt: skip
+        if sum(e.type == "WorkerCredited" for e in events) >= count:
             return
         time.sleep(0.2)
     raise AssertionError(f"{count} credits did not arrive through the outbox")
@@ -146,8 +153,7 @@ def test_audit_from_kafka_is_clean_and_matches_the_file(deployment, exported, ca
 
 def test_live_views_match_until_one_redis_key_is_corrupted(deployment, audit_redis, capsys) -> None:
     url, client = audit_redis
-    log = [(r.partition, r.offset, decode_event(r.value))
-           for r in read_topic(deployment.kafka, deployment.topics.events)]  # fmt: skip
+    log = read_log(deployment)
     fold_log(log, RedisStore(client))  # what the Faust views worker does
     # the audit's atomic (Lua) read of a view digests it exactly as the store's own dump
     assert snapshot(RedisStore(client)).digests == digests(RedisStore(client))
@@ -165,8 +171,7 @@ def test_live_views_behind_the_log_are_compared_at_their_own_offsets(
     deployment, audit_redis, capsys
 ) -> None:
     url, client = audit_redis
-    log = [(r.partition, r.offset, decode_event(r.value))
-           for r in read_topic(deployment.kafka, deployment.topics.events)]  # fmt: skip
+    log = read_log(deployment)
     fold_log(log[:-3], RedisStore(client))  # the worker has not seen the last three yet
     code, report = audit_json(capsys, deployment, "--redis", url)
     assert code == 0 and report["views_match"] is True
@@ -174,8 +179,7 @@ def test_live_views_behind_the_log_are_compared_at_their_own_offsets(
 
 
 def test_until_skips_the_views_comparison(deployment, capsys) -> None:
-    first_at = min(decode_event(r.value).occurred_at
-                   for r in read_topic(deployment.kafka, deployment.topics.events))  # fmt: skip
+    first_at = min(env.occurred_at for _, _, env in read_log(deployment))
     code, report = audit_json(capsys, deployment, "--until", str(first_at))
     assert code == 0 and 0 < report["events"] < 19 and report["views_match"] is None
     assert "--until" in report["views_note"]
@@ -190,8 +194,9 @@ def test_import_into_fresh_topics_rebuilds_the_same_views(deployment, exported, 
     assert code == 0 and report["ok"] and report["digests"] == original["digests"]
 
     def keyed(settings) -> dict:
-        return {(r.partition, decode_event(r.value).event_id): r.key
-                for r in read_topic(settings.kafka, settings.topics.events)}  # fmt: skip
+        return {(r.partition, env.event_id): r.key
+                for r in read_topic(settings.kafka, settings.topics.events)
+                for env in decode_events(r.value)}  # fmt: skip
 
     assert keyed(copy) == keyed(deployment)  # same partitions, same keys
     assert cli("import", copy, str(exported)) == 2  # the target is no longer empty

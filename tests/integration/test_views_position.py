@@ -20,6 +20,7 @@ from consumers.runner import apply_batch, digests
 from consumers.view_position import EPOCH_KEY, PositionedStore, StoreFlushed, next_offsets
 from consumers.worker import EXIT_REBUILD
 from deploy.topics import create_topics
+from schemas.positions import offset_of, position
 from tests.stack_processes import OWNER_KEY
 from tests.views_kit import (
     fold_digests,
@@ -37,8 +38,9 @@ DBS = (4, 5, 6, 7, 8)
 
 
 def test_next_offsets_take_the_least_advanced_view() -> None:
-    views = [{0: 10, 1: 5}, {0: 7, 1: 9}]
-    assert next_offsets(views, [0, 1, 2]) == {0: 8, 1: 6, 2: None}
+    # Positions: the record of the least advanced view is read again (it may not be done).
+    views = [{0: position(10, 3), 1: position(5)}, {0: position(7, 1), 1: position(9)}]
+    assert next_offsets(views, [0, 1, 2]) == {0: 7, 1: 5, 2: None}
     assert next_offsets([{0: 3}, {}], [0]) == {0: None}
     assert next_offsets([], [0]) == {0: None}
 
@@ -131,7 +133,7 @@ def test_a_fresh_store_is_rebuilt_whatever_the_group_committed(
             # The group's offsets followed the store, so the broker's lag was truthful.
             # A raw log has no transaction markers: caught up is committed == last + 1.
             assert _committed(kafka_bootstrap, settings) == {
-                p: o + 1 for p, o in last_offsets(full).items()
+                p: offset_of(pos) + 1 for p, pos in last_offsets(full).items()
             }
             print(f"rebuilt {len(full):,} events from a fresh store in {took:.1f}s")
         finally:

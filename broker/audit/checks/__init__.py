@@ -1,4 +1,4 @@
-"""The audit's checks: each a fold over (partition, offset, event) records, in its module.
+"""The audit's checks: each a fold over (partition, position, event) records, in its module.
 
 A check observes records one at a time (the audit makes a single pass over the log) and
 then lists its violations as sentences. `run` folds a finite log, which makes every
@@ -12,7 +12,7 @@ from typing import Protocol, TypeVar
 
 from schemas.envelope import EventEnvelope
 
-Record = tuple[int, int, EventEnvelope]  # partition, offset, event
+Record = tuple[int, int, EventEnvelope]  # partition, position (schemas.positions), event
 # A broken log can break the same rule thousands of times; the first ones tell the story.
 MAX_LISTED = 50
 

@@ -14,6 +14,7 @@ from broker.audit.checks import Problems, Record, run
 from broker.domain.shard import Shard
 from broker.domain.task_state import TASK_EVENTS
 from schemas.envelope import EventEnvelope
+from schemas.positions import describe
 
 
 class Aggregates:
@@ -31,13 +32,14 @@ class Aggregates:
         try:
             applied = shard.apply(env)
         except Exception as exc:  # a broken log must be reported, not stop the audit
-            self.problems.add(f"{env.aggregate_id} at {partition}/{offset}: cannot apply: {exc}")
+            where = describe(partition, offset)
+            self.problems.add(f"{env.aggregate_id} at {where}: cannot apply: {exc}")
             return
         if applied and type(env.event) in TASK_EVENTS:
             task = shard.tasks[env.event.task_id]
             if task.used > task.assignments:
                 self.problems.add(
-                    f"task {task.task_id} at {partition}/{offset}: {task.used} claims and "
+                    f"task {task.task_id} at {describe(partition, offset)}: {task.used} claims and "
                     f"submissions > {task.assignments} assignments"
                 )
 

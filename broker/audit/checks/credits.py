@@ -19,6 +19,7 @@ from typing import NamedTuple
 from broker.audit.checks import Problems, Record, run
 from schemas import events as ev
 from schemas.envelope import EventEnvelope
+from schemas.positions import describe
 
 GRACE_MS = 60_000  # the outbox delivers in milliseconds; a minute is far beyond a hiccup
 _OWED = {
@@ -66,7 +67,7 @@ class Credits:
                 env.event_id, e.worker_id, amount, e.currency, env.occurred_at
             )
         if kind in (ev.SubmissionApproved, ev.SubmissionRejected, ev.RejectionOverturned):
-            self._review(f"{partition}/{offset}", e)
+            self._review(describe(partition, offset), e)
 
     def _review(self, where: str, e: ev.SubmissionApproved | ev.SubmissionRejected) -> None:
         key = (e.task_id, e.submission_id)

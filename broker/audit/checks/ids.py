@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from broker.audit.checks import Problems, Record, run
 from schemas.envelope import EventEnvelope
+from schemas.positions import describe
 
 
 class UniqueIds:
@@ -23,7 +24,8 @@ class UniqueIds:
             self.seen[env.event_id] = (partition, offset)
         else:
             self.problems.add(
-                f"event id {env.event_id!r} at {partition}/{offset} repeats {first[0]}/{first[1]}"
+                f"event id {env.event_id!r} at {describe(partition, offset)} repeats "
+                f"{describe(*first)}"
             )
 
     def violations(self) -> list[str]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from broker.audit.checks import Problems, Record, run
 from schemas import events as ev
 from schemas.envelope import EventEnvelope
+from schemas.positions import describe
 
 
 class Wallets:
@@ -33,7 +34,8 @@ class Wallets:
             self.balance[key] = before - e.amount
             if e.amount > before:
                 self.problems.add(
-                    f"payout {e.payout_id} at {partition}/{offset}: {e.amount} {e.currency} "
+                    f"payout {e.payout_id} at {describe(partition, offset)}: "
+                    f"{e.amount} {e.currency} "
                     f"exceeds {e.worker_id}'s balance {before}"
                 )
 
