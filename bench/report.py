@@ -101,7 +101,8 @@ def claims(r: dict[str, Any], peer: dict[str, Any] | None) -> str:
                  _n(c["claim_ms"]["max"]), c["claim_ms"]["n"]],
             ])
             + f"\n\nOutcomes at 200/s: {out['claimed']} claimed, {out['empty']} answered 204 "
-            f"(all 8 candidates lost to other workers, or none visible), {out['error']} errors, "
+            "(every candidate of both rounds lost to other workers, or none visible), "
+            f"{out['error']} errors, "
             f"{out['lost']} still open after the {30} s drain (counted at the drain deadline). "
             f"Achieved {_n(o['achieved_claims_s'], 1)} claims/s of 200 offered; "
             f"{_n(o['attempts_mean'], 2)} ClaimTask commands per successful claim on average; "

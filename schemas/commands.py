@@ -11,6 +11,7 @@ from schemas.catalogue import COMMANDS
 
 command = COMMANDS.register
 MAX_REASON = 2_000
+MAX_ALTERNATIVES = 31  # with the task itself, 32 tasks per ClaimTask
 
 
 class _OnTask:
@@ -113,11 +114,28 @@ class PostTasks(_ByRequester):
             raise ValueError("all tasks of a batch must use one currency")
 
 
-@command()
+@command(version=2)
 class ClaimTask(_OnTask):
+    """Claim `task_id`, or else the first of `alternatives` with a free assignment.
+
+    The alternatives are more tasks of the same requester, so one processor decides the
+    whole list in one step: a worker racing others for the head of the queue loses one
+    round trip per list, not one per task (see docs/DESIGN.md, claim-next).
+    """
+
     task_id: str
     worker_id: str
     qualifications: tuple[str, ...] = ()
+    alternatives: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _OnTask.__post_init__(self)
+        rules.alternatives("alternatives", self.task_id, self.alternatives, MAX_ALTERNATIVES)
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """The tasks to try, in order: the named one, then its alternatives."""
+        return (self.task_id, *self.alternatives)
 
 
 @command()

@@ -40,6 +40,22 @@ def requester_of_task(value: str) -> str:
     return value.split(":", 1)[0]
 
 
+def alternatives(name: str, first: str, values: tuple[str, ...], limit: int) -> None:
+    """More task ids of `first`'s requester, distinct, at most `limit` of them."""
+    if len(values) > limit:
+        raise SchemaError(f"{name}: at most {limit} task ids, got {len(values)}",
+                          "invalid_alternatives")  # fmt: skip
+    requester = requester_of_task(first)
+    for i, value in enumerate(values):
+        task_id(f"{name}[{i}]", value)
+        if requester_of_task(value) != requester:
+            raise SchemaError(f"{name}[{i}]: {value!r} is not a task of requester {requester!r}"
+                              " (one claim is decided by one requester's partition)",
+                              "invalid_alternatives")  # fmt: skip
+    if len({first, *values}) != len(values) + 1:
+        raise SchemaError(f"{name}: a task id appears twice", "invalid_alternatives")
+
+
 def make_task_id(requester_id: str, batch_id: str, index: int) -> str:
     return f"{requester_id}:{batch_id}:{index}"
 

@@ -39,3 +39,10 @@ def upcast(type_name: str, version: int, target: int, data: dict[str, Any]) -> d
         data = step(dict(data))
         version += 1
     return data
+
+
+@upcaster("ClaimTask", 1)
+def _claim_task_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 added `alternatives`; a v1 claim named one task only."""
+    data.setdefault("alternatives", [])
+    return data

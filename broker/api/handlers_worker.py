@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import random
-
 from aiohttp import web
 
 from broker.api.auth import Actor
 from broker.api.bodies import ReasonBody, SubmitBody
+from broker.api.claim_plan import GROUP_LIMIT, attempt_suffix, pack, plan, unpack
 from broker.api.handlers_requester import task_of
 from broker.api.responses import build, command_id, envelope, outcome, read_body, refusal, run
 from broker.api.routes import route
@@ -21,7 +19,9 @@ WORKER = ("worker",)
 LOST_RACE = frozenset(
     {"no_free_assignment", "task_closed", "already_claimed_by_worker", "not_found"}
 )
-CANDIDATES = 24
+# A worker picks GROUP_LIMIT tasks from the best WINDOW (claim_plan.plan), and from a
+# window twice as wide, past the tasks tried, in the second round.
+WINDOW = 2 * GROUP_LIMIT
 ROUNDS = 2  # a second read of the queue before answering 204
 IDEM_PREFIX = "pw:idem:claim-next:"
 IDEM_TTL_S = 7 * 24 * 3600  # as long as the processor remembers replies (replies' retention)
@@ -31,55 +31,53 @@ IDEM_TTL_S = 7 * 24 * 3600  # as long as the processor remembers replies (replie
        ok={201: "claimed", 204: "nothing fits now"})
 async def claim_next(request: web.Request, actor: Actor, svc: Services) -> web.StreamResponse:
     base_id = command_id(request, actor)
-    # With an Idempotency-Key, the tasks tried are remembered in order: a retry (the API
+    # With an Idempotency-Key, the groups tried are remembered in order: a retry (the API
     # died, the client timed out) asks again for exactly those first, and the processor
     # answers each from its memory of replies, so the retry ends as the first try did.
     memory = f"{IDEM_PREFIX}{base_id}" if "Idempotency-Key" in request.headers else None
-    tried = [t.decode() for t in await svc.redis.lrange(memory, 0, -1)] if memory else []
-    for task_id in tried:
-        reply = await _claim(request, actor, svc, base_id, task_id)
+    tried = [unpack(g.decode()) for g in await svc.redis.lrange(memory, 0, -1)] if memory else []
+    for group in tried:
+        reply = await _claim(request, actor, svc, base_id, group)
         if reply.accepted:
-            return web.json_response({"task_id": task_id, **outcome(reply)}, status=201)
+            return _claimed(group, reply)
         if reply.code not in LOST_RACE:
             raise refusal(reply)
-    for _ in range(ROUNDS):
-        found = await svc.candidates(actor.actor_id, actor.qualifications, CANDIDATES)
-        fresh = [t for t in found if t not in tried]
-        if not fresh:
+    for round_ in range(ROUNDS):
+        # Past the tasks tried already: a view that has not caught up with the claims of
+        # the last round still yields new candidates, not the same lost head again.
+        done = {t for g in tried for t in g}
+        window = WINDOW << round_
+        found = await svc.candidates(actor.actor_id, actor.qualifications, window + len(done))
+        groups = plan(actor.actor_id, found, done)
+        if not groups:
             break
-        for task_id in spread(fresh):
-            tried.append(task_id)
+        for group in groups:
+            tried.append(group)
             if memory:
-                await svc.redis.pipeline().rpush(memory, task_id).expire(memory, IDEM_TTL_S
-                                                                        ).execute()
-            reply = await _claim(request, actor, svc, base_id, task_id)
+                await svc.redis.pipeline().rpush(memory, pack(group)).expire(memory, IDEM_TTL_S
+                                                                            ).execute()
+            reply = await _claim(request, actor, svc, base_id, group)
             if reply.accepted:
-                return web.json_response({"task_id": task_id, **outcome(reply)}, status=201)
+                return _claimed(group, reply)
             if reply.code not in LOST_RACE:
                 raise refusal(reply)
     return web.Response(status=204)
 
 
-async def _claim(request: web.Request, actor: Actor, svc: Services, base_id: str, task_id: str
-                 ) -> Reply:
-    command = build(ClaimTask, {"task_id": task_id, "worker_id": actor.actor_id,
-                                "qualifications": actor.qualifications})
-    # The task is part of the id: one id never names two tasks, which could live on two
+def _claimed(group: tuple[str, ...], reply: Reply) -> web.Response:
+    # a reply decided before alternatives existed names no task: it was the group's only one
+    return web.json_response({"task_id": group[0], **outcome(reply)}, status=201)
+
+
+async def _claim(request: web.Request, actor: Actor, svc: Services, base_id: str,
+                 group: tuple[str, ...]) -> Reply:  # fmt: skip
+    command = build(ClaimTask, {"task_id": group[0], "worker_id": actor.actor_id,
+                                "qualifications": actor.qualifications,
+                                "alternatives": group[1:]})  # fmt: skip
+    # The tasks are part of the id: one id never names two claims, which could live on two
     # partitions and both be decided, minting the same event ids twice.
-    attempt = f"{base_id}.{hashlib.sha256(task_id.encode()).hexdigest()[:10]}"
-    return await svc.gateway.send(envelope(request, actor, attempt, command))
-
-
-def spread(candidates: list[str]) -> list[str]:
-    """The best candidate first, then the others in random order.
-
-    Every worker reads the same head of the queue, and the view lags the claims by a few
-    milliseconds: trying the same list in the same order makes them all collide on one
-    task, then another. Shuffling the tail spreads a burst of workers over it.
-    """
-    head, tail = candidates[:1], candidates[1:]
-    random.shuffle(tail)
-    return head + tail
+    return await svc.gateway.send(envelope(request, actor, f"{base_id}.{attempt_suffix(group)}",
+                                           command))  # fmt: skip
 
 
 @route("POST", "/v1/tasks/{task_id}/claim", "Claim one given task", WORKER, ok={201: "claimed"})

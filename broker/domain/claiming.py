@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from broker.domain.account import Account
@@ -26,6 +27,32 @@ def decide_claim(task: Task, _: Account, cmd: cmds.ClaimTask, ctx: Context) -> l
     claim_id = f"{task.task_id}:c{task.claim_count + 1}"
     lease_expires_at = ctx.now + task.lease_seconds * 1000
     return [ev.TaskClaimed(task.task_id, claim_id, cmd.worker_id, lease_expires_at)]
+
+
+def decide_claim_first(
+    tasks: Mapping[str, Task], account: Account | None, cmd: cmds.ClaimTask, ctx: Context
+) -> list[Any]:
+    """Claim the first of the command's candidates this worker may claim, in their order.
+
+    All candidates are tasks of one requester, so this is one decision on one partition:
+    a task someone else just took costs a loop step, not a Kafka round trip. When none
+    can be claimed, the refusal is the named task's (an alternative's reason may differ).
+    """
+    require_self(ctx, "worker", cmd.worker_id)
+    first: Refused | None = None
+    for task_id in cmd.candidates:
+        task = tasks.get(task_id)
+        try:
+            if task is None or account is None:
+                raise Refused("not_found", f"no task {task_id!r}")
+            return decide_claim(task, account, cmd, ctx)
+        except Refused as refusal:
+            first = first or refusal
+    assert first is not None  # candidates always hold the named task
+    if not cmd.alternatives:
+        raise first
+    others = len(cmd.alternatives)
+    raise Refused(first.code, f"{first.message}; none of {others} alternatives is free either")
 
 
 def _live_claim(task: Task, claim_id: str, worker_id: str | None) -> Claim:

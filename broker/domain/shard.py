@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
-from broker.domain import invariants
+from broker.domain import claiming, invariants
 from broker.domain.account import (
     ACCOUNT_EVENTS,
     MONEY_EVENTS,
@@ -96,6 +96,9 @@ class Shard:
 
     def _decide(self, command: Any, ctx: Context) -> list[Any]:
         kind = type(command)
+        if kind is cmds.ClaimTask:
+            account = self.accounts.get(requester_of_task(command.task_id))
+            return claiming.decide_claim_first(self.tasks, account, command, ctx)
         if kind in TASK_COMMANDS:
             task = _existing(self.tasks, command.task_id, "task")
             account = _existing(self.accounts, requester_of_task(task.task_id), "account")

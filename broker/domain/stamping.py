@@ -109,6 +109,7 @@ def _posted(events: Sequence[Any]) -> dict[str, Any]:
 _RESULTS: dict[type, Callable[[Sequence[Any]], dict[str, Any]]] = {
     ev.BatchPosted: _posted,
     ev.TaskClaimed: lambda es: {
+        "task_id": es[0].task_id,  # one of the command's alternatives, maybe
         "claim_id": es[0].claim_id,
         "lease_expires_at": es[0].lease_expires_at,
     },

@@ -46,7 +46,8 @@ from tests.unit.domain_kit import (
 def test_claim_takes_a_slot_with_a_lease():
     decision = when(given(open_task()), claim(), actor=worker(), at=T0 + 5)
     assert events(decision) == [ev.TaskClaimed(TASK, claim_id(1), W, T0 + 5 + LEASE_MS)]
-    assert decision.reply.result == {"claim_id": claim_id(1), "lease_expires_at": T0 + 5 + LEASE_MS}
+    assert decision.reply.result == {"task_id": TASK, "claim_id": claim_id(1),
+                                     "lease_expires_at": T0 + 5 + LEASE_MS}
 
 
 def test_claim_ids_count_every_claim():
