@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from importlib.metadata import version
+from typing import Any
 
 from aiohttp import web
 from kafka.errors import KafkaError
@@ -22,9 +23,10 @@ from broker.api.openapi import build_spec
 from broker.api.ratelimit import RateLimiter
 from broker.api.responses import ApiError, error_response
 from broker.api.routes import ROUTES, Route, register
-from broker.api.services import CandidateFinder, Services
+from broker.api.services import QueueReader, Services
 from broker.config import Settings
 from broker.domain.policy import Policy
+from consumers.queue_query import QueueScript
 from consumers.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,8 @@ HANDLER_MODULES = (handlers_requester, handlers_worker, handlers_operator, handl
 
 
 def guard(route: Route):
+    counted: dict[int, Any] = {}  # status -> this route's counter child (labels() is costly)
+
     async def handle(request: web.Request) -> web.StreamResponse:
         svc = request.app[SERVICES]
         status = 500
@@ -68,7 +72,11 @@ def guard(route: Route):
             log.exception("unexpected error on %s %s", request.method, route.path)
             return error_response(500, "internal_error", "unexpected error (logged)")
         finally:
-            metrics.HTTP_REQUESTS.labels(route.path, route.method, str(status)).inc()
+            counter = counted.get(status)
+            if counter is None:
+                counter = counted[status] = metrics.HTTP_REQUESTS.labels(
+                    route.path, route.method, str(status))
+            counter.inc()
 
     handle.__name__ = route.handler.__name__
     return handle
@@ -112,7 +120,7 @@ def make_app(services_factory) -> web.Application:
     return app
 
 
-def live_services(settings: Settings, policy: Policy, candidates: CandidateFinder | None = None):
+def live_services(settings: Settings, policy: Policy, queue: QueueReader | None = None):
     """Start-up: connect to Kafka and Redis, install the operator's bootstrap token."""
 
     async def factory(app: web.Application):
@@ -127,12 +135,15 @@ def live_services(settings: Settings, policy: Policy, candidates: CandidateFinde
         if token:
             await tokens.install(token, Actor("operator", "operator"))
         views = RedisStore.from_url(settings.redis)
-        finder = candidates or handlers_read.queue_candidates(views)
+        # claim-next reads on the loop's own client in one EVALSHA (no thread-pool hop)
+        reader = queue or QueueScript(redis).read
+        remember = redis.register_script(handlers_worker.REMEMBER_LUA)
         limiter = RateLimiter(
             float(os.environ.get("PIECEWORK_RATE_LIMIT", 500)),
             float(os.environ.get("PIECEWORK_RATE_BURST", 1_000)),
         )
-        app[SERVICES] = Services(settings, policy, gateway, tokens, redis, views, finder, limiter)
+        app[SERVICES] = Services(settings, policy, gateway, tokens, redis, views, reader, remember,
+                                 limiter)
         yield
         await asyncio.get_running_loop().run_in_executor(None, gateway.close)
         await redis.aclose()

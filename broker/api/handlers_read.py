@@ -17,22 +17,14 @@ from broker.api.auth import Actor
 from broker.api.handlers_requester import task_of
 from broker.api.responses import ApiError
 from broker.api.routes import COMMON, route
-from broker.api.services import CandidateFinder, Services
+from broker.api.services import Services
 from consumers import ledger, tasks_view
-from consumers.queue_query import candidates
 from consumers.store import Reader
 from schemas.money import CURRENCIES
 from schemas.rules import requester_of_task
 
 ANYONE = ("requester", "worker", "operator")
 READ = {**COMMON, 403: "not yours", 404: "not found"}
-
-
-def queue_candidates(reader: Reader) -> CandidateFinder:
-    async def find(worker_id: str, qualifications: tuple[str, ...], limit: int) -> list[str]:
-        return await _off_loop(candidates, reader, worker_id, qualifications, limit)
-
-    return find
 
 
 async def _off_loop(fn: Callable[..., Any], *args: Any) -> Any:

@@ -25,6 +25,8 @@ WINDOW = 2 * GROUP_LIMIT
 ROUNDS = 2  # a second read of the queue before answering 204
 IDEM_PREFIX = "pw:idem:claim-next:"
 IDEM_TTL_S = 7 * 24 * 3600  # as long as the processor remembers replies (replies' retention)
+# Append a group to the memory and (re)set its TTL atomically, in one round trip.
+REMEMBER_LUA = "redis.call('RPUSH', KEYS[1], ARGV[1]) return redis.call('EXPIRE', KEYS[1], ARGV[2])"
 
 
 @route("POST", "/v1/claims", "Claim the best open task this worker qualifies for", WORKER,
@@ -34,8 +36,10 @@ async def claim_next(request: web.Request, actor: Actor, svc: Services) -> web.S
     # With an Idempotency-Key, the groups tried are remembered in order: a retry (the API
     # died, the client timed out) asks again for exactly those first, and the processor
     # answers each from its memory of replies, so the retry ends as the first try did.
+    # One round trip reads that memory and the first round's candidates (QueueScript).
     memory = f"{IDEM_PREFIX}{base_id}" if "Idempotency-Key" in request.headers else None
-    tried = [unpack(g.decode()) for g in await svc.redis.lrange(memory, 0, -1)] if memory else []
+    entries, found = await svc.queue(actor.actor_id, actor.qualifications, WINDOW, memory)
+    tried = [unpack(e) for e in entries]
     for group in tried:
         reply = await _claim(request, actor, svc, base_id, group)
         if reply.accepted:
@@ -46,16 +50,16 @@ async def claim_next(request: web.Request, actor: Actor, svc: Services) -> web.S
         # Past the tasks tried already: a view that has not caught up with the claims of
         # the last round still yields new candidates, not the same lost head again.
         done = {t for g in tried for t in g}
-        window = WINDOW << round_
-        found = await svc.candidates(actor.actor_id, actor.qualifications, window + len(done))
+        if round_:
+            _, found = await svc.queue(actor.actor_id, actor.qualifications,
+                                       (WINDOW << round_) + len(done), None)  # fmt: skip
         groups = plan(actor.actor_id, found, done)
         if not groups:
             break
         for group in groups:
             tried.append(group)
             if memory:
-                await svc.redis.pipeline().rpush(memory, pack(group)).expire(memory, IDEM_TTL_S
-                                                                            ).execute()
+                await svc.remember(keys=[memory], args=[pack(group), IDEM_TTL_S])
             reply = await _claim(request, actor, svc, base_id, group)
             if reply.accepted:
                 return _claimed(group, reply)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -14,8 +15,13 @@ from broker.config import Settings
 from broker.domain.policy import Policy
 from consumers.store import Reader
 
-# (worker_id, qualifications, limit) -> candidate task ids, best first
-CandidateFinder = Callable[[str, tuple[str, ...], int], Awaitable[list[str]]]
+# (worker_id, qualifications, limit, claim-next memory key or None)
+#   -> (the memory's entries, candidate task ids best first: `limit` + the tasks in memory)
+QueueReader = Callable[
+    [str, tuple[str, ...], int, str | None], Awaitable[tuple[list[str], list[str]]]
+]
+# (keys=[memory key], args=[entry, ttl seconds]): append to a claim-next memory
+Remember = Callable[..., Awaitable[Any]]
 
 
 @dataclass
@@ -26,7 +32,8 @@ class Services:
     tokens: TokenStore
     redis: Redis
     views: Reader
-    candidates: CandidateFinder
+    queue: QueueReader
+    remember: Remember
     limiter: RateLimiter
     max_payload_bytes: int = 16 * 1024
     batch_chunk: int = 500
