@@ -63,7 +63,12 @@ def plan(
     not as soon as its first `take` are (the view lags the claims).
     """
     seen = set(tried)
-    return grouped(rotated(worker_id, (t for t in candidates if t not in seen))[:take])
+    fresh = []
+    for task_id in candidates:  # a task can sit in several of the worker's queues
+        if task_id not in seen:
+            seen.add(task_id)
+            fresh.append(task_id)
+    return grouped(rotated(worker_id, fresh)[:take])
 
 
 def pack(group: tuple[str, ...]) -> str:

@@ -45,6 +45,13 @@ def test_plan_skips_what_this_request_already_tried():
     assert plan("w1", HEAD, tried=HEAD) == []
 
 
+def test_a_task_listed_twice_is_planned_once():
+    # A task sits in one queue per qualification it asks for: the candidates repeat it,
+    # and a group naming a task twice is refused (invalid_alternatives).
+    groups = plan("w1", [*HEAD[:5], *HEAD[:5]])
+    assert sorted(t for g in groups for t in g) == sorted(HEAD[:5])
+
+
 def test_the_idempotency_memory_reads_old_single_task_entries():
     group = ("acme:b1:3", "acme:b1:0")
     assert unpack(pack(group)) == group
