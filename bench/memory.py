@@ -90,12 +90,31 @@ def fold_redis(tasks: int) -> dict[str, Any]:
             bar.advance(job, len(records) and min(500, tasks - b))
     elapsed = time.perf_counter() - started
     after = client.info("memory")
-    client.close()
     delta = after["used_memory"] - before
-    return {"tasks": tasks, "events": events, "seconds": elapsed, "events_s": events / elapsed,
-            "used_memory_delta_mb": delta / 2**20, "bytes_per_task": delta / tasks,
-            "used_memory_total_mb": after["used_memory"] / 2**20,
-            "keys_added": (redis.Redis.from_url(redis_url()).dbsize() - keys_before)}  # fmt: skip
+    found = {"tasks": tasks, "events": events, "seconds": elapsed, "events_s": events / elapsed,
+             "used_memory_delta_mb": delta / 2**20, "bytes_per_task": delta / tasks,
+             "used_memory_total_mb": after["used_memory"] / 2**20,
+             "keys_added": client.dbsize() - keys_before,
+             "listpack_config": client.config_get("*-max-listpack-*"),
+             "bytes_per_task_by_family": by_family(client, tasks)}  # fmt: skip
+    client.close()
+    return found
+
+
+def by_family(client: Any, tasks: int, sample: int = 500) -> dict[str, float]:
+    """MEMORY USAGE per task of each key family (`pw:view:kind`), from up to `sample` keys
+    of each: where the bytes go. Excludes the keyspace's own table, so sums a little short."""
+    import random
+
+    families: dict[str, list[str]] = {}
+    for key in client.scan_iter(match="pw:*", count=1_000):
+        families.setdefault(":".join(key.split(":")[:3]), []).append(key)
+    rng, found = random.Random(0), {}
+    for family, keys in families.items():
+        picked = rng.sample(keys, min(sample, len(keys)))
+        used = sum(client.memory_usage(k, samples=0) or 0 for k in picked)
+        found[family] = used * len(keys) / len(picked) / tasks
+    return dict(sorted(found.items(), key=lambda kv: -kv[1]))
 
 
 SHARD_SCRIPT = r"""
@@ -184,12 +203,16 @@ def run(quick: bool = False, stack: Any = None) -> dict[str, Any]:
                       f"{tasks:,} tasks builds meanwhile in a subprocess")  # fmt: skip
         shard = shard_start(tasks)
         result["redis"] = fold_redis(tasks)
+        console.print(f"  redis: {result['redis']['bytes_per_task']:,.0f} B/task "
+                      f"({result['redis']['used_memory_delta_mb']:,.0f} MB for {tasks:,})")
         asyncio.run(_traffic(st.url, st.operator_token, 2_000 if quick else 10_000, 200))
         time.sleep(1.0)
         result["rss_after_mb"] = {role: rss_mb(pid) for role, pid in pids.items()}
         import redis
 
-        redis.Redis.from_url(redis_url()).flushdb()  # DB 9 is the benches' own
+        # DB 9 is the benches' own. Freed in the background: a synchronous FLUSHDB of the
+        # full run's 2M keys outlasts the client's socket timeout.
+        redis.Redis.from_url(redis_url()).flushdb(asynchronous=True)
     result["processor_shard"] = shard_finish(shard)
     redis_1m = result["redis"]["bytes_per_task"] * 1_000_000 / 2**20
     shard = result["processor_shard"]

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from functools import singledispatch
-from typing import Any
 
 from consumers.ops import Op, zadd, zrem
+from consumers.projection import Handlers
 from consumers.store import Reader
-from schemas.envelope import EventEnvelope
 from schemas.events import (
     ClaimExpired,
     ClaimReleased,
@@ -51,48 +49,40 @@ def member(task_id: str, ref_id: str) -> str:
     return f"{task_id}|{ref_id}"
 
 
-def project(env: EventEnvelope) -> list[Op]:
-    return _on(env.event)
+_handlers = Handlers()
+project = _handlers.projection()
 
 
-@singledispatch
-def _on(event: Any) -> list[Op]:
-    return []
-
-
-@_on.register(TaskPosted)
-def _posted(e: TaskPosted) -> list[Op]:
+@_handlers.on(TaskPosted)
+def _posted(e: TaskPosted, at: int) -> list[Op]:
     return [zadd(TASK_EXPIRY, e.expires_at, e.task_id)]
 
 
-@_on.register(TaskCancelled)
-@_on.register(TaskExpired)
-def _closed(e: TaskCancelled | TaskExpired) -> list[Op]:
+@_handlers.on(TaskCancelled, TaskExpired)
+def _closed(e: TaskCancelled | TaskExpired, at: int) -> list[Op]:
     return [zrem(TASK_EXPIRY, e.task_id)]
 
 
-@_on.register(TaskClaimed)
-def _claimed(e: TaskClaimed) -> list[Op]:
+@_handlers.on(TaskClaimed)
+def _claimed(e: TaskClaimed, at: int) -> list[Op]:
     return [zadd(LEASES, e.lease_expires_at, member(e.task_id, e.claim_id))]
 
 
-@_on.register(ClaimReleased)
-@_on.register(ClaimExpired)
-def _claim_ended(e: ClaimReleased | ClaimExpired) -> list[Op]:
+@_handlers.on(ClaimReleased, ClaimExpired)
+def _claim_ended(e: ClaimReleased | ClaimExpired, at: int) -> list[Op]:
     return [zrem(LEASES, member(e.task_id, e.claim_id))]
 
 
-@_on.register(WorkSubmitted)
-def _submitted(e: WorkSubmitted) -> list[Op]:
+@_handlers.on(WorkSubmitted)
+def _submitted(e: WorkSubmitted, at: int) -> list[Op]:
     return [
         zrem(LEASES, member(e.task_id, e.claim_id)),
         zadd(AUTO_APPROVE, e.auto_approve_at, member(e.task_id, e.submission_id)),
     ]
 
 
-@_on.register(SubmissionApproved)
-@_on.register(SubmissionRejected)
-def _reviewed(e: SubmissionApproved | SubmissionRejected) -> list[Op]:
+@_handlers.on(SubmissionApproved, SubmissionRejected)
+def _reviewed(e: SubmissionApproved | SubmissionRejected, at: int) -> list[Op]:
     return [zrem(AUTO_APPROVE, member(e.task_id, e.submission_id))]
 
 

@@ -13,12 +13,11 @@ money stays conserved even while the two partitions are at different offsets.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from functools import singledispatch
 from typing import Any
 
 from consumers.ops import Op, hincrby
+from consumers.projection import Handlers
 from consumers.store import Reader
-from schemas.envelope import EventEnvelope
 from schemas.events import (
     BatchPosted,
     BonusGranted,
@@ -57,34 +56,25 @@ def _add(key: str, **amounts: int) -> list[Op]:
     return [hincrby(key, name, n) for name, n in amounts.items() if n]
 
 
-def project(env: EventEnvelope) -> list[Op]:
-    return _on(env.event)
+_handlers = Handlers()
+project = _handlers.projection()
 
 
-@singledispatch
-def _on(event: Any) -> list[Op]:
-    return []
-
-
-@_on.register(FundsDeposited)
-def _deposited(e: FundsDeposited) -> list[Op]:
+@_handlers.on(FundsDeposited)
+def _deposited(e: FundsDeposited, at: int) -> list[Op]:
     acct = requester_key(e.requester_id, e.currency)
     return _add(acct, deposited=e.amount, available=e.amount) + _add(
         platform_key(e.currency), deposits=e.amount
     )
 
 
-@_on.register(BatchPosted)
-def _reserved(e: BatchPosted) -> list[Op]:
+@_handlers.on(BatchPosted)
+def _reserved(e: BatchPosted, at: int) -> list[Op]:
     return _add(requester_key(e.requester_id, e.currency), available=-e.escrow, escrow=e.escrow)
 
 
-@_on.register(ClaimReleased)
-@_on.register(ClaimExpired)
-@_on.register(SubmissionRejected)
-@_on.register(TaskCancelled)
-@_on.register(TaskExpired)
-def _unreserved(e: Any) -> list[Op]:
+@_handlers.on(ClaimReleased, ClaimExpired, SubmissionRejected, TaskCancelled, TaskExpired)
+def _unreserved(e: Any, at: int) -> list[Op]:
     acct = requester_key(requester_of_task(e.task_id), e.currency)
     return _add(acct, escrow=-e.released_escrow, available=e.released_escrow)
 
@@ -101,28 +91,28 @@ def _paid(e: Any, amount: int, source: str) -> list[Op]:
     ]
 
 
-@_on.register(SubmissionApproved)
-def _approved(e: SubmissionApproved) -> list[Op]:
+@_handlers.on(SubmissionApproved)
+def _approved(e: SubmissionApproved, at: int) -> list[Op]:
     return _paid(e, e.reward, "escrow")
 
 
-@_on.register(BonusGranted)
-def _bonus(e: BonusGranted) -> list[Op]:
+@_handlers.on(BonusGranted)
+def _bonus(e: BonusGranted, at: int) -> list[Op]:
     return _paid(e, e.amount, "available")
 
 
-@_on.register(RejectionOverturned)
-def _overturned(e: RejectionOverturned) -> list[Op]:
+@_handlers.on(RejectionOverturned)
+def _overturned(e: RejectionOverturned, at: int) -> list[Op]:
     return _paid(e, e.reward, "available")
 
 
-@_on.register(WorkerCredited)
-def _credited(e: WorkerCredited) -> list[Op]:
+@_handlers.on(WorkerCredited)
+def _credited(e: WorkerCredited, at: int) -> list[Op]:
     return _add(worker_key(e.worker_id, e.currency), credited=e.amount, balance=e.amount)
 
 
-@_on.register(PayoutIssued)
-def _payout(e: PayoutIssued) -> list[Op]:
+@_handlers.on(PayoutIssued)
+def _payout(e: PayoutIssued, at: int) -> list[Op]:
     return _add(worker_key(e.worker_id, e.currency), paid=e.amount, balance=-e.amount) + _add(
         platform_key(e.currency), payouts=e.amount
     )

@@ -3,136 +3,203 @@
 It mirrors what the Redis store does byte for byte where the digest can see it: values
 are stored as strings, empty hashes/sets/sorted sets disappear, sorted sets order ties
 by member, and a wrong-type access fails as Redis would.
+
+Replay executes millions of ops, so the write path is lean: one key space whose
+container's class is the key's type (`dict` a hash, `set` a set, `ZSet` a sorted set),
+so a write costs one lookup, type check included; each op's handler takes the op tuple
+itself; offsets are compared as ints and written into their hashes once per batch;
+HINCRBY keeps its counter an int until something reads it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
+from operator import itemgetter
 
-from consumers.ops import COMMANDS, Entry, is_offsets_key
+from consumers.ops import COMMANDS, Entry, Op, is_offsets_key
 from consumers.store import Dumped, Scored, Window, digest_of, format_score
 
-Hash = dict[str, str]
-ZSet = dict[str, float]
+# A hash field holds a string, or an int HINCRBY left there; reads give the string Redis
+# would hold (str of an int is its canonical form).
+Hash = dict[str, str | int]
+_NAME, _OPS = itemgetter(0), itemgetter(3)
+
+
+class ZSet(dict[str, float]):
+    """A sorted set: member -> score, ordered when read."""
+
+    __slots__ = ()
+
+
+Container = Hash | set[str] | ZSet
+_TYPES: dict[type, str] = {dict: "h", set: "s", ZSet: "z"}
 
 
 class WrongType(TypeError):
     """Mirrors Redis's WRONGTYPE error: a key used as two different types."""
 
 
-# Only these can leave a key empty, which Redis then deletes.
-_SHRINKING = frozenset({"HDEL", "ZREM", "SREM", "ZSYNC"})
-
-
 class MemoryStore:
     def __init__(self) -> None:
-        self.data: dict[str, Hash | set[str] | ZSet] = {}
-        self.kinds: dict[str, str] = {}
-        # Bound once: replay executes millions of ops, a getattr per op shows in profiles.
-        self._ops = {name: getattr(self, "_" + name.lower()) for name in COMMANDS}
+        self.data: dict[str, Container] = {}
+        # (offsets key, partition) -> last applied offset; written into the offsets hashes
+        # at the end of each apply, so the per-entry check neither parses nor formats.
+        self._positions: dict[tuple[str, int], int] = {}
+        self._run: dict[str, Callable[[Op], None]] = {
+            name: getattr(self, "_" + name.lower()) for name in COMMANDS
+        }
 
     # --- writes ---------------------------------------------------------------------
 
     def apply(self, entries: Sequence[Entry]) -> int:
         # Like the Lua script: refuse a batch with an unknown op before writing anything.
-        for entry in entries:
-            for op in entry.ops:
-                if op[0] not in COMMANDS:
-                    raise ValueError(f"unknown op {op[0]!r}")
+        if not COMMANDS.issuperset(map(_NAME, chain.from_iterable(map(_OPS, entries)))):
+            raise ValueError(f"unknown op {_first_unknown(entries)!r}")
+        run, positions = self._run, self._positions
         applied = 0
-        for entry in entries:
-            partition = str(entry.partition)
-            offsets = self._get(entry.offsets_key, "h", create=True)  # no op writes it
-            last = offsets.get(partition)
-            if last is not None and entry.offset <= int(last):
-                continue
-            for op in entry.ops:
-                self._execute(op)
-            offsets[partition] = str(entry.offset)
-            applied += 1
+        try:
+            for entry in entries:
+                slot = entry[0], entry[1]
+                offset = entry[2]
+                if offset <= positions.get(slot, -1):
+                    continue
+                for op in entry[3]:
+                    run[op[0]](op)
+                positions[slot] = offset
+                applied += 1
+        finally:  # an op that fails (wrong type) keeps the offsets of the entries before it
+            if applied:
+                for (key, partition), offset in positions.items():
+                    self._write(key, dict)[str(partition)] = str(offset)
         return applied
 
-    def _execute(self, op: tuple) -> None:
-        name, key = op[0], op[1]
-        self._ops[name](key, *op[2:])
-        if name in _SHRINKING:
-            container = self.data.get(key)
-            if container is not None and not container:  # Redis deletes emptied keys
-                del self.data[key], self.kinds[key]
+    def _hincrby(self, op: Op) -> None:
+        _, key, field, n = op
+        h = self.data.get(key)
+        if h.__class__ is not dict:
+            h = self._create(key, h, dict)
+        old = h.get(field, 0)
+        h[field] = (old if old.__class__ is int else _integer(old, key, field)) + int(n)
 
-    def _hincrby(self, key: str, field: str, n: str) -> None:
-        h = self._get(key, "h", create=True)
-        try:
-            h[field] = str(int(h.get(field, "0")) + int(n))
-        except ValueError:
-            raise ValueError(f"hash value is not an integer: {key} {field}") from None
+    def _hset(self, op: Op) -> None:
+        h = self.data.get(op[1])
+        if h.__class__ is not dict:
+            h = self._create(op[1], h, dict)
+        if len(op) == 4:
+            h[op[2]] = op[3]
+            return
+        if len(op) % 2:
+            raise ValueError(f"HSET {op[1]}: a field without a value")
+        pairs = iter(op)
+        next(pairs), next(pairs)
+        h.update(zip(pairs, pairs, strict=False))  # even length checked above
 
-    def _hset(self, key: str, *pairs: str) -> None:
-        h = self._get(key, "h", create=True)
-        for i in range(0, len(pairs), 2):
-            h[pairs[i]] = pairs[i + 1]
+    def _hsetnx(self, op: Op) -> None:
+        _, key, field, value = op
+        h = self.data.get(key)
+        if h.__class__ is not dict:
+            h = self._create(key, h, dict)
+        h.setdefault(field, value)
 
-    def _hsetnx(self, key: str, field: str, value: str) -> None:
-        self._get(key, "h", create=True).setdefault(field, value)
+    def _hdel(self, op: Op) -> None:
+        key = op[1]
+        h = self.data.get(key)
+        if h.__class__ is not dict:
+            self._create(key, h, None)
+            return
+        for i in range(2, len(op)):
+            h.pop(op[i], None)
+        if not h:
+            del self.data[key]  # Redis deletes emptied keys
 
-    def _hdel(self, key: str, field: str) -> None:
-        self._get(key, "h").pop(field, None)
+    def _zadd(self, op: Op) -> None:
+        _, key, score, member = op
+        z = self.data.get(key)
+        if z.__class__ is not ZSet:
+            z = self._create(key, z, ZSet)
+        z[member] = float(score)
 
-    def _zadd(self, key: str, score: str, member: str) -> None:
-        self._get(key, "z", create=True)[member] = float(score)
+    def _zrem(self, op: Op) -> None:
+        _, key, member = op
+        z = self.data.get(key)
+        if z.__class__ is not ZSet:
+            self._create(key, z, None)
+        elif z.pop(member, None) is not None and not z:
+            del self.data[key]
 
-    def _zrem(self, key: str, member: str) -> None:
-        self._get(key, "z").pop(member, None)
+    def _sadd(self, op: Op) -> None:
+        _, key, member = op
+        s = self.data.get(key)
+        if s.__class__ is not set:
+            s = self._create(key, s, set)
+        s.add(member)
 
-    def _sadd(self, key: str, member: str) -> None:
-        self._get(key, "s", create=True).add(member)
+    def _srem(self, op: Op) -> None:
+        _, key, member = op
+        s = self.data.get(key)
+        if s.__class__ is not set:
+            self._create(key, s, None)
+        elif member in s:
+            s.discard(member)
+            if not s:
+                del self.data[key]
 
-    def _srem(self, key: str, member: str) -> None:
-        self._get(key, "s").discard(member)
-
-    def _zsync(self, meta_key: str, member: str) -> None:
-        meta = self._get(meta_key, "h")
+    def _zsync(self, op: Op) -> None:
+        _, meta_key, member = op
+        meta = self.data.get(meta_key)
+        if meta.__class__ is not dict:
+            self._create(meta_key, meta, None)
+            return
         zkey, score = meta.get("zset"), meta.get("score")
         if zkey is None or score is None:
             return
-        if int(meta.get("free", "0")) > 0:
-            self._zadd(zkey, score, member)
+        if int(meta.get("free", 0)) > 0:
+            self._zadd(("ZADD", str(zkey), score, member))
         else:
-            self._zrem(zkey, member)
-        if not self.data.get(zkey, True):
-            del self.data[zkey], self.kinds[zkey]
+            self._zrem(("ZREM", str(zkey), member))
 
-    def _get(self, key: str, kind: str, create: bool = False):  # type: ignore[no-untyped-def]
-        found = self.kinds.get(key)
-        if found is None:
-            empty: Hash | set[str] | ZSet = set() if kind == "s" else {}
-            if create:
-                self.data[key], self.kinds[key] = empty, kind
-            return empty
-        if found != kind:
-            raise WrongType(f"{key} holds a {found}, not a {kind}")
-        return self.data[key]
+    def _create(self, key: str, found: object, kind: type | None) -> Container:
+        """`key` is absent (`found` None): a new empty `kind` (None: nothing); else WRONGTYPE."""
+        if found is not None:
+            raise WrongType(f"{key} holds a {_TYPES[found.__class__]}")
+        if kind is None:
+            return None
+        new = self.data[key] = kind()
+        return new
+
+    def _write(self, key: str, kind: type) -> Container:
+        found = self.data.get(key)
+        return found if found.__class__ is kind else self._create(key, found, kind)
+
+    def _read(self, key: str, kind: type) -> Container:
+        found = self.data.get(key)
+        if found.__class__ is kind:
+            return found
+        self._create(key, found, None)
+        return kind()
 
     # --- reads (the Reader protocol) ------------------------------------------------
 
     def hgetall(self, key: str) -> dict[str, str]:
-        return dict(self._get(key, "h"))
+        return _strings(self._read(key, dict))
 
     def hgetall_many(self, keys: Sequence[str]) -> list[dict[str, str]]:
         return [self.hgetall(k) for k in keys]
 
     def smembers(self, key: str) -> set[str]:
-        return set(self._get(key, "s"))
+        return set(self._read(key, set))
 
     def smembers_many(self, keys: Sequence[str]) -> list[set[str]]:
         return [self.smembers(k) for k in keys]
 
     def smismember(self, key: str, members: Sequence[str]) -> list[bool]:
-        present = self._get(key, "s")
+        present = self._read(key, set)
         return [m in present for m in members]
 
     def _ranked(self, key: str) -> list[Scored]:
-        return sorted(self._get(key, "z").items(), key=lambda item: (item[1], item[0]))
+        zset = self._read(key, ZSet)
+        return sorted(zset.items(), key=lambda item: (item[1], item[0]))
 
     def zrange_many(self, windows: Sequence[Window]) -> list[list[Scored]]:
         return [_ranks(self._ranked(key), start, stop) for key, start, stop in windows]
@@ -144,7 +211,7 @@ class MemoryStore:
         return sorted(k for k in self.data if k.startswith(prefix))
 
     def offsets(self, offsets_key: str) -> dict[int, int]:
-        return {int(p): int(o) for p, o in self._get(offsets_key, "h").items()}
+        return {int(p): int(o) for p, o in self.hgetall(offsets_key).items()}
 
     # --- audit ----------------------------------------------------------------------
 
@@ -152,17 +219,33 @@ class MemoryStore:
         for key in self.scan(prefix):
             if is_offsets_key(key):
                 continue
-            kind, value = self.kinds[key], self.data[key]
+            value = self.data[key]
+            kind = _TYPES[value.__class__]
             if kind == "h":
-                pairs = sorted(value.items())  # type: ignore[union-attr]
+                pairs = sorted(_strings(value).items())
             elif kind == "s":
                 pairs = [(m, "") for m in sorted(value)]
             else:
-                pairs = [(m, format_score(s)) for m, s in sorted(value.items())]  # type: ignore[union-attr]
+                pairs = [(m, format_score(s)) for m, s in sorted(value.items())]
             yield key, kind, pairs
 
     def digest(self, prefix: str) -> str:
         return digest_of(self.dump(prefix))
+
+
+def _integer(value: str, key: str, field: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"hash value is not an integer: {key} {field}") from None
+
+
+def _strings(h: Hash) -> dict[str, str]:
+    return {k: v if v.__class__ is str else str(v) for k, v in h.items()}
+
+
+def _first_unknown(entries: Sequence[Entry]) -> str:
+    return next(op[0] for e in entries for op in e.ops if op[0] not in COMMANDS)
 
 
 def _ranks(items: list[Scored], start: int, stop: int) -> list[Scored]:

@@ -45,8 +45,8 @@ def hsetnx(key: str, field: str, value: Value) -> Op:
     return ("HSETNX", key, field, _value(value))
 
 
-def hdel(key: str, field: str) -> Op:
-    return ("HDEL", key, field)
+def hdel(key: str, *fields: str) -> Op:
+    return ("HDEL", key, *fields)
 
 
 def zadd(key: str, score: int, member: str) -> Op:
@@ -78,11 +78,12 @@ def hset_many(key: str, fields: dict[str, Value | None]) -> list[Op]:
     One op instead of one per field: a posted task sets ~20 fields, and each op costs a
     Lua iteration and a redis.call in the store.
     """
-    flat: list[str] = []
+    flat = ["HSET", key]
     for name, value in fields.items():
         if value is not None:
-            flat += (name, _value(value))
-    return [("HSET", key, *flat)] if flat else []
+            flat.append(name)
+            flat.append(value if type(value) is str else _value(value))
+    return [tuple(flat)] if len(flat) > 2 else []
 
 
 class Entry(NamedTuple):

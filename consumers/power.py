@@ -19,14 +19,13 @@ Keys (all under `pw:power:`):
 
 from __future__ import annotations
 
-from functools import singledispatch
 from typing import Any
 
 from consumers.histogram import bucket
 from consumers.histogram import bucket_bounds as bucket_bounds  # re-exported: power_stats
 from consumers.ops import Op, hdel, hincrby, hset, sadd, srem
+from consumers.projection import Handlers
 from consumers.store import Reader
-from schemas.envelope import EventEnvelope
 from schemas.events import (
     BonusGranted,
     ClaimExpired,
@@ -70,16 +69,11 @@ def ttp_key(requester_id: str) -> str:
     return f"pw:power:ttp:{requester_id}"
 
 
-def project(env: EventEnvelope) -> list[Op]:
-    return _on(env.event, env.occurred_at)
+_handlers = Handlers()
+project = _handlers.projection()
 
 
-@singledispatch
-def _on(event: Any, at: int) -> list[Op]:
-    return []
-
-
-@_on.register(TaskPosted)
+@_handlers.on(TaskPosted)
 def _posted(e: TaskPosted, at: int) -> list[Op]:
     ops = [hincrby(PLATFORM, "posted", 1), hincrby(requester_key(e.requester_id), "posted", 1)]
     if e.below_wage_floor:
@@ -98,18 +92,18 @@ def _unpaid_claim(e: ClaimReleased | ClaimExpired, at: int, counter: str) -> lis
     ]
 
 
-@_on.register(ClaimReleased)
+@_handlers.on(ClaimReleased)
 def _released(e: ClaimReleased, at: int) -> list[Op]:
     return _unpaid_claim(e, at, "released")
 
 
-@_on.register(ClaimExpired)
+@_handlers.on(ClaimExpired)
 def _expired(e: ClaimExpired, at: int) -> list[Op]:
     # The timer fires shortly after the lease ends; its instant is the claim's end.
     return _unpaid_claim(e, at, "expired")
 
 
-@_on.register(WorkSubmitted)
+@_handlers.on(WorkSubmitted)
 def _submitted(e: WorkSubmitted, at: int) -> list[Op]:
     work = max(at - e.claimed_at, 0)
     key = worker_key(e.worker_id)
@@ -130,7 +124,7 @@ def _paid(e: Any, amount: int) -> list[Op]:
     ]
 
 
-@_on.register(SubmissionApproved)
+@_handlers.on(SubmissionApproved)
 def _approved(e: SubmissionApproved, at: int) -> list[Op]:
     requester = requester_key(e.requester_id)
     delay = bucket(at - e.submitted_at)
@@ -148,7 +142,7 @@ def _approved(e: SubmissionApproved, at: int) -> list[Op]:
     return ops
 
 
-@_on.register(SubmissionRejected)
+@_handlers.on(SubmissionRejected)
 def _rejected(e: SubmissionRejected, at: int) -> list[Op]:
     requester = requester_key(e.requester_id)
     return [
@@ -159,12 +153,12 @@ def _rejected(e: SubmissionRejected, at: int) -> list[Op]:
     ]
 
 
-@_on.register(RejectionDisputed)
+@_handlers.on(RejectionDisputed)
 def _disputed(e: RejectionDisputed, at: int) -> list[Op]:
     return [hincrby(requester_key(requester_of_task(e.task_id)), "disputed", 1)]
 
 
-@_on.register(RejectionOverturned)
+@_handlers.on(RejectionOverturned)
 def _overturned(e: RejectionOverturned, at: int) -> list[Op]:
     ref = f"{e.task_id}|{e.submission_id}"
     return [
@@ -176,7 +170,7 @@ def _overturned(e: RejectionOverturned, at: int) -> list[Op]:
     ]
 
 
-@_on.register(BonusGranted)
+@_handlers.on(BonusGranted)
 def _bonus(e: BonusGranted, at: int) -> list[Op]:
     return _paid(e, e.amount)
 

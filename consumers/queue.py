@@ -3,8 +3,9 @@
 Keys (all under `pw:queue:`):
 - `sigs`               set of known qualification signatures ('' = no requirement);
 - `open:{signature}`   sorted set task_id -> score; lower score = offered first;
-- `task:{task_id}`     hash: free (free assignments), zset, score, requester, reward, fee,
-                       currency, kind, lease_seconds (what the claim endpoint needs);
+- `task:{task_id}`     hash: free (free assignments), zset, score: what ZSYNC reads, and
+                       nothing else (the claim endpoint reads only the sorted sets and
+                       `claimed:`; the task's terms are in the tasks view);
 - `claimed:{worker}`   set of task ids the worker ever claimed (never offered again).
 
 A release or expiry names only the task, so the task's sorted set and score live in its
@@ -16,11 +17,8 @@ hash (`free`) for that reason.
 
 from __future__ import annotations
 
-from functools import singledispatch
-from typing import Any
-
 from consumers.ops import Op, hdel, hincrby, hset_many, sadd, zsync
-from schemas.envelope import EventEnvelope
+from consumers.projection import Handlers
 from schemas.events import (
     ClaimExpired,
     ClaimReleased,
@@ -38,7 +36,7 @@ CLOSED = 1 << 40
 # Below 2**53 until the year 2109, so a double (Redis's score) holds it exactly.
 MAX_PRIORITY = 1_000
 _AGE_BITS = 42
-_META_FIELDS = ("zset", "score", "requester", "reward", "fee", "currency", "kind", "lease_seconds")
+_MEMBERSHIP = ("zset", "score")  # with `free`, all the task hash holds
 
 
 def signature(qualifications: tuple[str, ...] | list[str] | set[str]) -> str:
@@ -62,38 +60,23 @@ def score(priority: int, posted_at: int) -> int:
     return ((MAX_PRIORITY - bounded) << _AGE_BITS) + posted_at
 
 
-def project(env: EventEnvelope) -> list[Op]:
-    return _on(env.event, env)
+_handlers = Handlers()
+project = _handlers.projection()
 
 
-@singledispatch
-def _on(event: Any, env: EventEnvelope) -> list[Op]:
-    return []
-
-
-@_on.register(TaskPosted)
-def _posted(e: TaskPosted, env: EventEnvelope) -> list[Op]:
+@_handlers.on(TaskPosted)
+def _posted(e: TaskPosted, at: int) -> list[Op]:
     meta, sig = task_key(e.task_id), signature(e.qualifications)
-    fields = {
-        "zset": open_key(sig),
-        "score": score(e.priority, env.occurred_at),
-        "requester": e.requester_id,
-        "reward": e.reward,
-        "fee": e.fee,
-        "currency": e.currency,
-        "kind": e.kind,
-        "lease_seconds": e.lease_seconds,
-    }
     return [
         sadd(SIGS, sig),
-        *hset_many(meta, fields),
+        *hset_many(meta, {"zset": open_key(sig), "score": score(e.priority, at)}),
         hincrby(meta, "free", e.assignments),
         zsync(meta, e.task_id),
     ]
 
 
-@_on.register(TaskClaimed)
-def _claimed(e: TaskClaimed, env: EventEnvelope) -> list[Op]:
+@_handlers.on(TaskClaimed)
+def _claimed(e: TaskClaimed, at: int) -> list[Op]:
     meta = task_key(e.task_id)
     return [
         hincrby(meta, "free", -1),
@@ -102,16 +85,13 @@ def _claimed(e: TaskClaimed, env: EventEnvelope) -> list[Op]:
     ]
 
 
-@_on.register(ClaimReleased)
-@_on.register(ClaimExpired)
-def _returned(e: ClaimReleased | ClaimExpired, env: EventEnvelope) -> list[Op]:
+@_handlers.on(ClaimReleased, ClaimExpired)
+def _returned(e: ClaimReleased | ClaimExpired, at: int) -> list[Op]:
     meta = task_key(e.task_id)
     return [hincrby(meta, "free", 1), zsync(meta, e.task_id)]
 
 
-@_on.register(TaskCancelled)
-@_on.register(TaskExpired)
-def _closed(e: TaskCancelled | TaskExpired, env: EventEnvelope) -> list[Op]:
+@_handlers.on(TaskCancelled, TaskExpired)
+def _closed(e: TaskCancelled | TaskExpired, at: int) -> list[Op]:
     meta = task_key(e.task_id)
-    ops = [hincrby(meta, "free", -CLOSED), zsync(meta, e.task_id)]
-    return ops + [hdel(meta, name) for name in _META_FIELDS]
+    return [hincrby(meta, "free", -CLOSED), zsync(meta, e.task_id), hdel(meta, *_MEMBERSHIP)]

@@ -18,11 +18,9 @@ partition, so the last write is the latest fact. Payloads and answers are kept a
 from __future__ import annotations
 
 import json
-from functools import singledispatch
-from typing import Any
 
-from consumers.ops import Op, hincrby, hset, hset_many, sadd
-from schemas.envelope import EventEnvelope
+from consumers.ops import Op, hincrby, hset_many, sadd
+from consumers.projection import Handlers
 from schemas.events import (
     BonusGranted,
     ClaimExpired,
@@ -58,23 +56,18 @@ def submissions_key(task_id: str) -> str:
     return f"pw:tasks:submissions:{task_id}"
 
 
-def _json(value: object) -> str:
-    # Deterministic text for the digest; bytes from msgpack payloads become their repr.
-    return json.dumps(
-        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr
-    )
+# Deterministic text for the digest; bytes from msgpack payloads become their repr. One
+# encoder built once: json.dumps with options builds a new one per call.
+_json = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr
+).encode
 
 
-def project(env: EventEnvelope) -> list[Op]:
-    return _on(env.event, env.occurred_at)
+_handlers = Handlers()
+project = _handlers.projection()
 
 
-@singledispatch
-def _on(event: Any, at: int) -> list[Op]:
-    return []
-
-
-@_on.register(TaskPosted)
+@_handlers.on(TaskPosted)
 def _posted(e: TaskPosted, at: int) -> list[Op]:
     return hset_many(task_key(e.task_id), {
         "status": "open", "requester": e.requester_id, "batch": e.batch_id, "kind": e.kind,
@@ -88,7 +81,7 @@ def _posted(e: TaskPosted, at: int) -> list[Op]:
     })  # fmt: skip
 
 
-@_on.register(TaskClaimed)
+@_handlers.on(TaskClaimed)
 def _claimed(e: TaskClaimed, at: int) -> list[Op]:
     return [hincrby(task_key(e.task_id), "claimed", 1), *hset_many(
         claim_key(e.task_id, e.claim_id),
@@ -98,28 +91,26 @@ def _claimed(e: TaskClaimed, at: int) -> list[Op]:
 
 
 def _claim_ended(e: ClaimReleased | ClaimExpired, at: int, status: str, counter: str) -> list[Op]:
-    claim = claim_key(e.task_id, e.claim_id)
-    return [hincrby(task_key(e.task_id), counter, 1), hset(claim, "status", status),
-            hset(claim, "ended_at", at)]  # fmt: skip
+    return [hincrby(task_key(e.task_id), counter, 1),
+            *hset_many(claim_key(e.task_id, e.claim_id), {"status": status, "ended_at": at})]
 
 
-@_on.register(ClaimReleased)
+@_handlers.on(ClaimReleased)
 def _released(e: ClaimReleased, at: int) -> list[Op]:
     return _claim_ended(e, at, "released", "released")
 
 
-@_on.register(ClaimExpired)
+@_handlers.on(ClaimExpired)
 def _expired(e: ClaimExpired, at: int) -> list[Op]:
     return _claim_ended(e, at, "expired", "expired_claims")
 
 
-@_on.register(WorkSubmitted)
+@_handlers.on(WorkSubmitted)
 def _submitted(e: WorkSubmitted, at: int) -> list[Op]:
-    claim = claim_key(e.task_id, e.claim_id)
     return [
         hincrby(task_key(e.task_id), "submitted", 1),
-        hset(claim, "status", "submitted"), hset(claim, "ended_at", at),
-        hset(claim, "submission", e.submission_id),
+        *hset_many(claim_key(e.task_id, e.claim_id),
+                   {"status": "submitted", "ended_at": at, "submission": e.submission_id}),
         sadd(submissions_key(e.task_id), e.submission_id),
         *hset_many(submission_key(e.task_id, e.submission_id), {
             "status": "submitted", "task": e.task_id, "claim": e.claim_id,
@@ -129,7 +120,7 @@ def _submitted(e: WorkSubmitted, at: int) -> list[Op]:
     ]  # fmt: skip
 
 
-@_on.register(SubmissionApproved)
+@_handlers.on(SubmissionApproved)
 def _approved(e: SubmissionApproved, at: int) -> list[Op]:
     return [hincrby(task_key(e.task_id), "approved", 1), *hset_many(
         submission_key(e.task_id, e.submission_id),
@@ -138,7 +129,7 @@ def _approved(e: SubmissionApproved, at: int) -> list[Op]:
     )]  # fmt: skip
 
 
-@_on.register(SubmissionRejected)
+@_handlers.on(SubmissionRejected)
 def _rejected(e: SubmissionRejected, at: int) -> list[Op]:
     return [hincrby(task_key(e.task_id), "rejected", 1), *hset_many(
         submission_key(e.task_id, e.submission_id),
@@ -146,7 +137,7 @@ def _rejected(e: SubmissionRejected, at: int) -> list[Op]:
     )]  # fmt: skip
 
 
-@_on.register(RejectionDisputed)
+@_handlers.on(RejectionDisputed)
 def _disputed(e: RejectionDisputed, at: int) -> list[Op]:
     return [hincrby(task_key(e.task_id), "disputed", 1), *hset_many(
         submission_key(e.task_id, e.submission_id),
@@ -154,7 +145,7 @@ def _disputed(e: RejectionDisputed, at: int) -> list[Op]:
     )]  # fmt: skip
 
 
-@_on.register(RejectionOverturned)
+@_handlers.on(RejectionOverturned)
 def _overturned(e: RejectionOverturned, at: int) -> list[Op]:
     return [hincrby(task_key(e.task_id), "overturned", 1), *hset_many(
         submission_key(e.task_id, e.submission_id),
@@ -163,23 +154,17 @@ def _overturned(e: RejectionOverturned, at: int) -> list[Op]:
     )]  # fmt: skip
 
 
-@_on.register(BonusGranted)
+@_handlers.on(BonusGranted)
 def _bonus(e: BonusGranted, at: int) -> list[Op]:
     task = task_key(e.task_id)
     return [hincrby(task, "bonuses", 1), hincrby(task, "bonus_amount", e.amount)]
 
 
-@_on.register(TaskCancelled)
+@_handlers.on(TaskCancelled)
 def _cancelled(e: TaskCancelled, at: int) -> list[Op]:
-    return [
-        hset(task_key(e.task_id), "status", "cancelled"),
-        hset(task_key(e.task_id), "closed_at", at),
-    ]
+    return hset_many(task_key(e.task_id), {"status": "cancelled", "closed_at": at})
 
 
-@_on.register(TaskExpired)
+@_handlers.on(TaskExpired)
 def _task_expired(e: TaskExpired, at: int) -> list[Op]:
-    return [
-        hset(task_key(e.task_id), "status", "expired"),
-        hset(task_key(e.task_id), "closed_at", at),
-    ]
+    return hset_many(task_key(e.task_id), {"status": "expired", "closed_at": at})

@@ -62,7 +62,9 @@ def test_hash_ops(store: Store) -> None:
     run(store, hincrby(h, "n", 5), hincrby(h, "n", -7), hset(h, "s", "x"), hset(h, "s", 12),
         hsetnx(h, "s", "kept?"), hsetnx(h, "new", "é"))  # fmt: skip
     assert store.hgetall("pw:t:h") == {"n": "-2", "s": "12", "new": "é"}
-    run(store, hdel("pw:t:h", "n"), hdel("pw:t:h", "s"), hdel("pw:t:h", "new"), offset=1)
+    run(store, hdel("pw:t:h", "n"), hdel("pw:t:h", "s", "absent"), offset=1)
+    assert store.hgetall("pw:t:h") == {"new": "é"}
+    run(store, hdel("pw:t:h", "new", "n"), hdel("pw:t:none", "x"), offset=2)
     assert store.hgetall("pw:t:h") == {} and store.scan("pw:t:") == []
 
 

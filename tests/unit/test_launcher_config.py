@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from broker.cli import build_parser
 from deploy import kafka_config, processes, redis_launcher, stack
@@ -123,7 +124,15 @@ def test_redis_runs_in_foreground_without_persistence(tmp_path):
         "--appendonly": "no",
         "--dir": str(tmp_path / "redis"),
         "--daemonize": "no",
+        **{f"--{name}": value for name, value in redis_launcher.LISTPACK.items()},
     }
+
+
+def test_docker_compose_redis_uses_the_launchers_listpack_thresholds():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    command = compose["services"]["redis"]["command"]
+    pairs = dict(zip(command[1::2], command[2::2], strict=True))
+    assert {k: pairs[f"--{k}"] for k in redis_launcher.LISTPACK} == redis_launcher.LISTPACK
 
 
 def test_topic_catalogue_keeps_events_forever():

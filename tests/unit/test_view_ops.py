@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.ops import hincrby, hset, hset_many, is_offsets_key, offsets_key, zadd
+from consumers.ops import hdel, hincrby, hset, hset_many, is_offsets_key, offsets_key, zadd
 
 
 def test_values_are_stored_as_strings() -> None:
@@ -13,6 +13,7 @@ def test_values_are_stored_as_strings() -> None:
     assert zadd("z", 2**53 - 1, "m") == ("ZADD", "z", str(2**53 - 1), "m")
     assert hset_many("k", {"a": 1, "b": None, "c": "x"}) == [("HSET", "k", "a", "1", "c", "x")]
     assert hset_many("k", {"b": None}) == []
+    assert hdel("k", "a", "b") == ("HDEL", "k", "a", "b")
 
 
 @pytest.mark.parametrize(

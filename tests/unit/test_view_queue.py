@@ -10,7 +10,7 @@ from consumers import queue
 from consumers.memory_store import MemoryStore
 from consumers.queue_query import candidates, satisfied
 from consumers.runner import apply_batch, fold_log
-from tests.view_story import Story
+from tests.view_story import T0, Story
 
 VIEWS = {queue.VIEW: queue.project}
 
@@ -58,13 +58,12 @@ def test_a_task_leaves_the_queue_when_its_assignments_are_taken_and_returns_on_r
     assert store.hgetall(queue.task_key(first))["free"] == "2"
 
 
-def test_the_task_hash_serves_the_claim_endpoint() -> None:
+def test_the_task_hash_holds_only_what_zsync_reads() -> None:
     s = Story()
-    (task,) = s.post("acme", reward=300, fee=60, kind="translation")
+    (task,) = s.post("acme", reward=300, fee=60, kind="translation", priority=2)
     meta = fold(s).hgetall(queue.task_key(task))
-    assert meta["requester"] == "acme"
-    assert (meta["reward"], meta["fee"], meta["currency"]) == ("300", "60", "EUR")
-    assert meta["kind"] == "translation" and meta["free"] == "1"
+    # The task's terms live in the tasks view: nothing reads them here (Redis memory).
+    assert meta == {"free": "1", "zset": queue.open_key(""), "score": str(queue.score(2, T0))}
 
 
 def test_a_closed_task_never_returns_even_when_a_live_claim_ends_after() -> None:
