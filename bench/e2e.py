@@ -137,15 +137,22 @@ async def _flow(url: str, op: str, tasks: int, workers: int, requesters: int,
 
 
 def run(quick: bool = False, stack: Any = None) -> dict[str, Any]:
-    tasks = 100 if quick else 600
+    # Enough work in flight to saturate the stack: throughput is then bound by CPU, and
+    # the CPU per task of each process says where the ceiling is.
+    tasks, workers = (400, 64) if quick else (3_000, 128)
     with nullcontext(stack) if stack else bench_stack(ROLES) as st:
         asyncio.run(wait_processor(st.url, st.operator_token))
         pids = {role: p.pid for role, p in st.processes.items()}
         pids["bench client"] = os.getpid()
         with CpuMeter(pids) as cpu:
-            result = asyncio.run(_flow(st.url, st.operator_token, tasks, workers=32,
-                                       requesters=4, approvers=16))  # fmt: skip
+            result = asyncio.run(_flow(st.url, st.operator_token, tasks, workers=workers,
+                                       requesters=4, approvers=workers // 2))  # fmt: skip
     result["cpu"] = cpu.summary(result["tasks"])
+    stack_ms = sum(v["ms_per_1k"] for k, v in result["cpu"].items()
+                   if k not in ("bench client", "other processes")) / 1_000  # fmt: skip
+    # Two cores divided by the stack's CPU per task: what this machine could do at best.
+    result["cpu_ms_per_task_stack"] = stack_ms
+    result["cpu_ceiling_tasks_s"] = 2_000 / stack_ms if stack_ms else None
     result["target_tasks_s"] = TARGET_TASKS_S
     result["ratios"] = {"piecework / target": ratio(result["tasks_s"], TARGET_TASKS_S)}
     console.print(f"  e2e {result['tasks_s']:,.0f} tasks/s fully processed")

@@ -174,6 +174,10 @@ def e2e(r: dict[str, Any]) -> str:
                  _n(r["empty_claims"])],
                 ["claim_next latency p50 / p99 (ms)",
                  f"{_n(r['claim_ms']['p50'])} / {_n(r['claim_ms']['p99'])}"],
+                ["CPU of the stack per task (ms; bench client excluded)",
+                 _n(r.get("cpu_ms_per_task_stack"), 2)],
+                ["ceiling on 2 cores = 2,000 ms/s / CPU per task (tasks/s)",
+                 _n(r.get("cpu_ceiling_tasks_s"))],
             ])
             + _cpu(r.get("cpu"), "tasks") + "\n")  # fmt: skip
 
