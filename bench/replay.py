@@ -31,6 +31,7 @@ from pathlib import Path
 import msgpack
 from replay_log import encode_log, make_log
 
+from broker import gc_tuning
 from broker.audit.logfile import export
 from broker.audit.run import Options, audit
 from broker.audit.source import FileLog, Item
@@ -148,6 +149,7 @@ def main() -> int:
     parser.add_argument("--py-spy", action="store_true", help="also sample with py-spy")
     parser.add_argument("--only", choices=sorted(LABELS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    gc_tuning.tune()  # as `piecework audit` runs
     started = time.perf_counter()
     log = make_log(args.events)
     raws = encode_log(log)

@@ -73,6 +73,9 @@ def _internal(events: int) -> dict[str, Any]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     events = 20_000 if quick else 120_000
+    from broker import gc_tuning
+
+    gc_tuning.tune()  # as `piecework audit` and every role run
     result = _external(events) or _internal(events)
     result["target_events_s"] = TARGET_EVENTS_S
     result["ratios"] = {"decode+fold / target": ratio(result["events_s"], TARGET_EVENTS_S)}

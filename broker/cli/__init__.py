@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from broker import gc_tuning
+
 # Each module exposes register(subparsers); it sets `func` on its parsers.
 SUBCOMMAND_MODULES = (
     "broker.cli.stack",
@@ -31,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    gc_tuning.tune()
     return int(args.func(args) or 0)
 
 
