@@ -105,7 +105,7 @@ def _post_commands(count: int) -> list[bytes]:
 
 
 def raw_producer(records: int, commands: int) -> dict[str, Any]:
-    """kafka-python, acks=all, linger 1 ms (the gateway's settings), pre-encoded values."""
+    """kafka-python (the processor's client), acks=all, linger 1 ms, pre-encoded values."""
     from kafka import KafkaProducer
 
     from deploy.topics import create_topics

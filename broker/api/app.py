@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -10,7 +9,7 @@ from importlib.metadata import version
 from typing import Any
 
 from aiohttp import web
-from kafka.errors import KafkaError
+from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
@@ -129,7 +128,7 @@ def live_services(settings: Settings, policy: Policy, queue: QueueReader | None 
         redis = Redis(connection_pool=BlockingConnectionPool.from_url(
             settings.redis, max_connections=256, timeout=5))
         gateway = CommandGateway(settings)
-        gateway.start(asyncio.get_running_loop())
+        await gateway.start()
         tokens = TokenStore(redis)
         token = os.environ.get("PIECEWORK_OPERATOR_TOKEN")
         if token:
@@ -145,7 +144,7 @@ def live_services(settings: Settings, policy: Policy, queue: QueueReader | None 
         app[SERVICES] = Services(settings, policy, gateway, tokens, redis, views, reader, remember,
                                  limiter)
         yield
-        await asyncio.get_running_loop().run_in_executor(None, gateway.close)
+        await gateway.close()
         await redis.aclose()
 
     return factory

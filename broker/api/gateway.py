@@ -1,20 +1,20 @@
 """Send a command to the processor and wait for its reply, from asyncio code.
 
-kafka-python does its network I/O in its own threads; the reply listener thread hands
-the replies of one poll to the waiting coroutines with one call_soon_threadsafe (one
-wake-up of the loop per poll, not per reply), never blocking the loop.
+aiokafka does its network I/O on the event loop itself: no sender or network thread, no
+cross-thread wake-up per send or per reply. The reply listener is a task on the same
+loop; it resolves the waiting futures directly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import threading
 import time
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.partitioner.default import DefaultPartitioner, murmur2
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from broker import metrics
 from broker.config import Settings
@@ -30,123 +30,152 @@ class ReplyTimeout(Exception):
 
 
 class CommandGateway:
+    """Start it (or `async with` it) inside the event loop that will call `send`."""
+
     def __init__(self, settings: Settings, client_id: str = "piecework-api") -> None:
         self.settings = settings
-        self.producer = KafkaProducer(
-            bootstrap_servers=settings.kafka,
-            client_id=client_id,
+        self._client_id = client_id
+        self._pending: dict[str, list[asyncio.Future]] = {}
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._listener: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka,
+            client_id=self._client_id,
+            acks="all",
+            enable_idempotence=True,
             linger_ms=1,
+            # aiokafka buffers one batch per partition and sends one request per broker at
+            # a time; at its 16 KiB default a slow round trip caps a partition at ~12
+            # claims and blocks send(). Under the broker's 1 MiB record batch limit.
+            max_batch_size=512 * 1024,
             max_request_size=16 * 1024 * 1024,
             partitioner=MemoPartitioner(),
         )
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=settings.kafka,
-            client_id=f"{client_id}-replies",
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka,
+            client_id=f"{self._client_id}-replies",
             group_id=None,
             enable_auto_commit=False,
             isolation_level="read_committed",
+            auto_offset_reset="latest",
             fetch_max_wait_ms=20,
         )
-        self._pending: dict[str, list[asyncio.Future]] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._listen, name="reply-listener", daemon=True)
+        try:
+            await self._producer.start()
+            await self._consumer.start()
+            await self._follow_replies()
+        except BaseException:
+            await self.close()
+            raise
+        self._listener = asyncio.create_task(self._listen(), name="reply-listener")
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        topic = self.settings.topics.replies
-        partitions = self.consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise RuntimeError(f"topic {topic} does not exist (run `piecework up`)")
+    async def _follow_replies(self) -> None:
+        assert self._consumer is not None and self._producer is not None
+        topics = self.settings.topics
+        missing = {topics.commands, topics.replies} - await self._consumer.topics()
+        if missing:
+            raise RuntimeError(f"topics {sorted(missing)} do not exist (run `piecework up`)")
+        await self._producer.partitions_for(topics.commands)  # metadata before the first send
+        topic = topics.replies
+        partitions = await self._producer.partitions_for(topic)
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        self.consumer.assign(tps)
+        self._consumer.assign(tps)
         # Only replies to commands sent from now on matter to this process.
-        self.consumer.seek_to_end(*tps)
+        if not await self._consumer.seek_to_end(*tps):
+            raise RuntimeError(f"could not find the end of {topic}")
         for tp in tps:
-            self.consumer.position(tp)
-        self._thread.start()
+            await self._consumer.position(tp)
 
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-        self.consumer.close()
-        self.producer.close()
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def __aenter__(self) -> CommandGateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     async def send(self, envelope: CommandEnvelope, timeout: float = 10.0) -> Reply:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
+        assert self._producer is not None, "start() the gateway first"
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
         command_id = envelope.command_id
-        with self._lock:
-            self._pending.setdefault(command_id, []).append(future)
+        self._pending.setdefault(command_id, []).append(future)
         started = time.perf_counter()
         try:
-            sent = self.producer.send(
-                self.settings.topics.commands,
-                encode_command(envelope),
-                key=envelope.partition_key.encode(),
-            )
-            sent.add_errback(lambda exc: loop.call_soon_threadsafe(_fail, future, exc))
-            # A bare timer, not asyncio.wait_for: no extra task or timeout context per call.
-            timer = loop.call_later(timeout, _fail, future, ReplyTimeout(command_id))
-            try:
+            # One timeout over the send (it waits when the buffer is full or the topic's
+            # metadata is unknown) and the reply; no extra task per call.
+            async with asyncio.timeout(timeout):
+                delivery = await self._producer.send(
+                    self.settings.topics.commands,
+                    encode_command(envelope),
+                    key=envelope.partition_key.encode(),
+                )
+                delivery.add_done_callback(lambda sent: _fail_on_error(future, sent))
                 reply = await future
-            finally:
-                timer.cancel()
+        except TimeoutError:
+            raise ReplyTimeout(command_id) from None
         finally:
             self._forget(command_id, future)
         _latency(envelope.type).observe(time.perf_counter() - started)
         return reply
 
     def _forget(self, command_id: str, future: asyncio.Future) -> None:
-        with self._lock:
-            waiting = self._pending.get(command_id, [])
-            if future in waiting:
-                waiting.remove(future)
-            if not waiting:
-                self._pending.pop(command_id, None)
+        waiting = self._pending.get(command_id, [])
+        if future in waiting:
+            waiting.remove(future)
+        if not waiting:
+            self._pending.pop(command_id, None)
 
-    def _listen(self) -> None:
-        while not self._stop.is_set():
+    async def _listen(self) -> None:
+        assert self._consumer is not None
+        while True:
             try:
-                batch = self.consumer.poll(timeout_ms=100)
+                batch = await self._consumer.getmany(timeout_ms=1_000)
             except Exception:  # keep listening: a lost reply only costs its caller a timeout
                 log.exception("reply listener poll failed")
-                time.sleep(0.5)
+                await asyncio.sleep(0.5)
                 continue
-            replies = [r for rs in batch.values() for r in map(_decode, (x.value for x in rs)) if r]
-            if replies:
-                self._deliver(replies)
-
-    def _deliver(self, replies: list[Reply]) -> None:
-        with self._lock:
-            ready = [(f, r) for r in replies for f in self._pending.get(r.command_id, ())]
-        if ready:
-            self._loop.call_soon_threadsafe(_resolve_all, ready)
+            for records in batch.values():
+                for record in records:
+                    reply = _decode(record.value)
+                    if reply is not None:
+                        for future in self._pending.get(reply.command_id, ()):
+                            if not future.done():
+                                future.set_result(reply)
 
 
-class MemoPartitioner(DefaultPartitioner):
-    """kafka-python's default partitioner (murmur2, like the Java client's), with the hash
-    of each key remembered: the pure-Python murmur2 costs ~10 us a send, and keys repeat
-    (a requester's tasks, a worker's wallet). Same partition for the same key, always."""
+class MemoPartitioner:
+    """The Java client's default partitioner (murmur2 of the key, positive, modulo the
+    partition count), with the hash of each key remembered: the pure-Python murmur2 costs
+    ~10 us a send, and keys repeat (a requester's tasks, a worker's wallet)."""
 
     MAX_KEYS = 100_000
 
     def __init__(self) -> None:
         self._hashes: dict[bytes, int] = {}
 
-    def partition(self, topic: str, key: Any, serialized_key: bytes | None, value: Any,
-                  serialized_value: Any, cluster: Any) -> int:  # fmt: skip
-        partitions = cluster.partitions_for_topic(topic) if serialized_key is not None else None
-        if not partitions:
-            return super().partition(topic, key, serialized_key, value, serialized_value, cluster)
-        h = self._hashes.get(serialized_key)
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return DefaultPartitioner()(key, all_partitions, available)
+        h = self._hashes.get(key)
         if h is None:
             if len(self._hashes) >= self.MAX_KEYS:
                 self._hashes.clear()
-            h = self._hashes[serialized_key] = murmur2(serialized_key) & 0x7FFFFFFF
-        return sorted(partitions)[h % len(partitions)]
+            h = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        # aiokafka passes list(set): sort, as the Java client indexes partitions by id
+        return sorted(all_partitions)[h % len(all_partitions)]
 
 
 _LATENCY: dict[str, Any] = {}
@@ -160,19 +189,19 @@ def _latency(command_type: str) -> Any:
     return child
 
 
-def _decode(raw: bytes) -> Reply | None:
+def _decode(raw: bytes | None) -> Reply | None:
+    if raw is None:
+        return None
     try:
         return decode_reply(raw)
     except SchemaError:
         return None
 
 
-def _resolve_all(ready: list[tuple[asyncio.Future, Reply]]) -> None:
-    for future, reply in ready:
-        if not future.done():
-            future.set_result(reply)
-
-
-def _fail(future: asyncio.Future, exc: BaseException) -> None:
-    if not future.done():
+def _fail_on_error(future: asyncio.Future, sent: asyncio.Future) -> None:
+    """A producer error (after its own retries) fails the waiting call at once."""
+    if future.done() or sent.cancelled():
+        return
+    exc = sent.exception()
+    if exc is not None:
         future.set_exception(exc)

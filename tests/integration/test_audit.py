@@ -89,12 +89,8 @@ def deployment(kafka_bootstrap: str, redis_url: str):
     settings = settings_for(kafka_bootstrap, redis_url, f"t.audit.{uuid.uuid4().hex[:8]}")
 
     async def run() -> None:
-        gateway = CommandGateway(settings)
-        gateway.start(asyncio.get_running_loop())
-        try:
+        async with CommandGateway(settings) as gateway:
             await lifecycle(gateway)
-        finally:
-            gateway.close()
 
     with write_side(settings):
         asyncio.run(run())

@@ -36,12 +36,8 @@ def spec(assignments: int) -> TaskSpec:
 
 
 async def with_gateway(settings, body):
-    gateway = CommandGateway(settings)
-    gateway.start(asyncio.get_running_loop())
-    try:
+    async with CommandGateway(settings) as gateway:
         return await body(gateway)
-    finally:
-        gateway.close()
 
 
 async def fund_and_post(gateway: CommandGateway, requester: str, batch: str, assignments: int):
