@@ -37,8 +37,9 @@ TRANSACTION_TIMEOUT_MS = 15_000
 # ms gets CONCURRENT_TRANSACTIONS on AddPartitionsToTxn/AddOffsetsToTxn, and kafka-python's
 # sender sleeps retry_backoff_ms (default 100) before retrying, ignoring the Java client's
 # 20 ms override for this case. At 200 claims/s 3-4% of the batches stalled 100-250 ms, and
-# the commands queued behind them: the claim p99 of 220-250 ms. 20 ms: the Java client's.
-TXN_RETRY_BACKOFF_MS = 20
+# the commands queued behind them: a claim p99 of 220-250 ms. bench.claims, back to back:
+# 20 ms gave p99 56-61 ms, 5 ms 36-38 ms. Reconnects keep their own backoff (50 ms to 30 s).
+TXN_RETRY_BACKOFF_MS = 5
 FENCED_LIMIT = 3  # fenced this many times in a row, with no commit between: a twin
 
 
