@@ -17,7 +17,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -26,6 +25,7 @@ import redis
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 
+from bench.replay_log import encode_log
 from broker.audit.live import LiveViews, snapshot
 from broker.audit.source import FileLog
 from broker.config import Settings
@@ -36,7 +36,7 @@ from consumers.ledger import ledger_totals, violations
 from consumers.ops import offsets_key
 from consumers.redis_store import RedisStore
 from consumers.runner import VIEWS, Record, digests, fold_log
-from schemas.codec import decode_positioned, encode_event_records
+from schemas.codec import decode_positioned
 from schemas.events import (
     BonusGranted,
     PayoutIssued,
@@ -44,7 +44,6 @@ from schemas.events import (
     SubmissionApproved,
     WorkerCredited,
 )
-from schemas.positions import offset_of
 from tests.stack_processes import OWNER_KEY, Stack, running_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,16 +76,13 @@ def own_db(redis_url: str, candidates: Iterable[int], tag: str) -> Iterator[str]
 def produce(bootstrap: str, topic: str, records: Iterable[Record]) -> int:
     """Write events to the partitions the records name, the events that share a record
     offset (one decision, see schemas.positions) in one Kafka record, as the processor does."""
+    log = list(records)
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024)
-    count = 0
-    for (partition, _), group in groupby(records, key=lambda r: (r[0], offset_of(r[1]))):
-        envs = [env for _, _, env in group]
-        for value in encode_event_records(envs):
-            producer.send(topic, value, key=envs[0].aggregate_id.encode(), partition=partition)
-        count += len(envs)
+    for partition, _, value in encode_log(log):
+        producer.send(topic, value, partition=partition)
     producer.flush()
     producer.close()
-    return count
+    return len(log)
 
 
 def read_log(bootstrap: str, topic: str) -> list[Record]:

@@ -17,7 +17,7 @@ from typing import NamedTuple, Protocol
 from kafka import TopicPartition
 
 from broker.kafka_io import partition_ids, read_partition, snapshot_consumer
-from schemas.codec import decode_events, event_from_plain
+from schemas.codec import decode_positioned, event_from_plain
 from schemas.envelope import EventEnvelope
 from schemas.errors import SchemaError
 from schemas.positions import position
@@ -98,17 +98,16 @@ class KafkaLog:
                     break
                 self._current = (p, record.offset + 1)
                 try:
-                    envs = decode_events(record.value)
+                    found = decode_positioned(p, record.offset, record.value)
                 except SchemaError as exc:
                     yield Undecodable(
                         p, record.offset, exc.code, str(exc), record.key, record.value
                     )
                     continue
-                if until is not None and envs[-1].occurred_at > until:
+                if until is not None and found[-1][2].occurred_at > until:
                     # One decision's events share its time: the record is in or out whole.
                     break
-                for index, env in enumerate(envs):
-                    yield p, position(record.offset, index), env
+                yield from found
             self._finished += self.end[p] - self.begin[p]
             self._current = (p, 0)
 

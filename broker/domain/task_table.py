@@ -50,13 +50,10 @@ class TaskTable(MutableMapping[str, Task]):
         return slots[split[1]]
 
     def __getitem__(self, task_id: str) -> Task:
-        task = self._tasks.get(task_id)
-        if task is not None:
-            return task
-        terms = self._slot(task_id)
-        if terms is None:
+        task = self.get(task_id)
+        if task is None:
             raise KeyError(task_id)
-        return Task(task_id, terms)
+        return task
 
     def __contains__(self, task_id: object) -> bool:
         return isinstance(task_id, str) and (
