@@ -41,11 +41,8 @@ async def claim_next(request: web.Request, actor: Actor, svc: Services) -> web.S
     entries, found = await svc.queue(actor.actor_id, actor.qualifications, WINDOW, memory)
     tried = [unpack(e) for e in entries]
     for group in tried:
-        reply = await _claim(request, actor, svc, base_id, group)
-        if reply.accepted:
-            return _claimed(group, reply)
-        if reply.code not in LOST_RACE:
-            raise refusal(reply)
+        if (claimed := await _claim_or_lose(request, actor, svc, base_id, group)) is not None:
+            return claimed
     for round_ in range(ROUNDS):
         # Past the tasks tried already: a view that has not caught up with the claims of
         # the last round still yields new candidates, not the same lost head again.
@@ -60,17 +57,22 @@ async def claim_next(request: web.Request, actor: Actor, svc: Services) -> web.S
             tried.append(group)
             if memory:
                 await svc.remember(keys=[memory], args=[pack(group), IDEM_TTL_S])
-            reply = await _claim(request, actor, svc, base_id, group)
-            if reply.accepted:
-                return _claimed(group, reply)
-            if reply.code not in LOST_RACE:
-                raise refusal(reply)
+            if (claimed := await _claim_or_lose(request, actor, svc, base_id, group)) is not None:
+                return claimed
     return web.Response(status=204)
 
 
-def _claimed(group: tuple[str, ...], reply: Reply) -> web.Response:
-    # a reply decided before alternatives existed names no task: it was the group's only one
-    return web.json_response({"task_id": group[0], **outcome(reply)}, status=201)
+async def _claim_or_lose(request: web.Request, actor: Actor, svc: Services, base_id: str,
+                         group: tuple[str, ...]) -> web.Response | None:  # fmt: skip
+    """The 201 if the group's claim was accepted, None if other workers took its tasks;
+    any other refusal is the answer."""
+    reply = await _claim(request, actor, svc, base_id, group)
+    if reply.accepted:
+        # a reply decided before alternatives existed names no task: it was the group's only
+        return web.json_response({"task_id": group[0], **outcome(reply)}, status=201)
+    if reply.code not in LOST_RACE:
+        raise refusal(reply)
+    return None
 
 
 async def _claim(request: web.Request, actor: Actor, svc: Services, base_id: str,
