@@ -8,13 +8,12 @@ reconnect, the processor aborts and replays its open transaction, clients retry.
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
 
 from broker.config import Settings
-from tests.faults.load import Background, Market, Plan
+from tests.faults.load import Plan, start_load
 from tests.faults.private import private_kafka
 from tests.faults.roles import fault_stack
 from tests.faults.verdict import (
@@ -23,7 +22,6 @@ from tests.faults.verdict import (
     read_log,
     wait_quiet,
 )
-from tests.stack_processes import probe
 
 OUTAGE_S = 3.0
 
@@ -36,10 +34,7 @@ def test_broker_stop_and_restart_under_load_loses_and_duplicates_nothing(
     with private_kafka(tmp_path / "kafka") as kafka, \
             fault_stack(kafka.bootstrap, redis_url, tmp_path / "stack") as stack:
         settings = Settings.from_env(stack.env)
-        probe(stack)
-        market = Market(stack.url, stack.operator_token, plan)
-        asyncio.run(market.create_actors())
-        load = Background(market).start()
+        load = start_load(stack, plan)
         at_stop = load.wait_for(accepted=plan.claims // 2, timeout=90)
         began = time.monotonic()
         how = kafka.stop()

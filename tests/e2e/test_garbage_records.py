@@ -9,7 +9,6 @@ still works end to end, also after the processor rebuilt its state over the garb
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import time
@@ -21,7 +20,7 @@ from kafka import KafkaProducer
 from broker.config import Settings
 from broker.deadletter import DeadLetter
 from broker.kafka_io import read_topic
-from tests.faults.load import Background, Market, Plan
+from tests.faults.load import Plan, start_load
 from tests.faults.roles import fault_stack, kill9, restart
 from tests.faults.verdict import (
     assert_nothing_lost_or_duplicated,
@@ -97,10 +96,7 @@ def test_garbage_on_every_topic_is_dead_lettered_or_ignored(
     with fault_stack(kafka_bootstrap, redis_url, tmp_path) as stack:
         settings = Settings.from_env(stack.env)
         topics = settings.topics
-        probe(stack)
-        market = Market(stack.url, stack.operator_token, plan)
-        asyncio.run(market.create_actors())
-        load = Background(market).start()
+        load = start_load(stack, plan)
         load.wait_for(accepted=plan.claims // 3, timeout=90)
         injected = {t: inject(settings, t, settings.partitions)
                     for t in (topics.commands, topics.events, topics.replies, topics.dead_letter)}

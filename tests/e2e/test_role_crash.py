@@ -8,7 +8,6 @@ views, so the restarted timer fires whatever came due while it was dead.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 
@@ -18,7 +17,7 @@ from broker.config import Settings
 from consumers.deadlines import due
 from consumers.redis_store import RedisStore
 from schemas import events as ev
-from tests.faults.load import Background, Market, Plan
+from tests.faults.load import Plan, start_load
 from tests.faults.roles import fault_stack, kill9, restart
 from tests.faults.verdict import (
     assert_nothing_lost_or_duplicated,
@@ -26,7 +25,6 @@ from tests.faults.verdict import (
     read_log,
     wait_quiet,
 )
-from tests.stack_processes import probe
 
 
 @pytest.mark.timeout(300)
@@ -36,10 +34,7 @@ def test_kill_9_of_the_api_under_load_loses_and_duplicates_nothing(
     plan = Plan(requesters=4, workers=10, batches=4, tasks=50, review="mixed", budget_s=120)
     with fault_stack(kafka_bootstrap, redis_url, tmp_path) as stack:
         settings = Settings.from_env(stack.env)
-        probe(stack)
-        market = Market(stack.url, stack.operator_token, plan)
-        asyncio.run(market.create_actors())
-        load = Background(market).start()
+        load = start_load(stack, plan)
         at_kill = load.wait_for(accepted=plan.claims // 2, timeout=90)
         kill9(stack, "api")
         time.sleep(1.0)  # requests in flight died with it; clients are now retrying
@@ -97,10 +92,7 @@ def test_kill_9_of_the_timer_under_load_loses_and_duplicates_nothing(
                 lease_seconds=60, auto_approve_seconds=60, budget_s=90)
     with fault_stack(kafka_bootstrap, redis_url, tmp_path, clock_speed=30) as stack:
         settings = Settings.from_env(stack.env)
-        probe(stack)
-        market = Market(stack.url, stack.operator_token, plan)
-        asyncio.run(market.create_actors())
-        load = Background(market).start()
+        load = start_load(stack, plan)
         at_kill = load.wait_for(accepted=plan.claims // 2, timeout=90)
         kill9(stack, "timers")
         time.sleep(4.0)  # leases and auto-approvals fall due with nobody to fire them

@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from broker.client import ApiError, Client
+from tests.stack_processes import Stack, probe
 
 # Enough retries (0.2 s doubling: 25 s in all) to outlast an API restart on a busy machine.
 RETRIES = 7
@@ -201,3 +202,12 @@ class Background:
         if self.error is not None:
             raise self.error
         return self.market.seen
+
+
+def start_load(stack: Stack, plan: Plan) -> Background:
+    """Check the stack answers, create the plan's actors, and start trading in the
+    background: what every fault test does before it injects its fault."""
+    probe(stack)
+    market = Market(stack.url, stack.operator_token, plan)
+    asyncio.run(market.create_actors())
+    return Background(market).start()
