@@ -25,6 +25,14 @@ from broker.client import ApiError, Client
 
 FAILURES = (ApiError, aiohttp.ClientError, asyncio.TimeoutError, TimeoutError)
 REWARD = 30_000  # 3 euro-cents
+# The stack a views test trades on: payout runs every 3 s of wall time at the tests'
+# clock speed, 0.10 EUR pays most wallets, and the market is never rate-limited.
+STACK_ENV = {
+    "PIECEWORK_PAYOUT_INTERVAL_SECONDS": "1800",  # market seconds
+    "PIECEWORK_PAYOUT_THRESHOLD": "100000",
+    "PIECEWORK_RATE_LIMIT": "100000",
+    "PIECEWORK_RATE_BURST": "100000",
+}
 
 
 @dataclass(frozen=True)

@@ -38,17 +38,11 @@ from tests.views_kit import (
     wait_deadlines_settled,
     wait_views_lag_zero,
 )
-from tests.views_market import Background, Market, Mix
+from tests.views_market import STACK_ENV, Background, Market, Mix
 
 DBS = (6, 7, 8, 4, 5)
 TASKS = 3_000
 KILLS = 3
-STACK_ENV = {
-    "PIECEWORK_PAYOUT_INTERVAL_SECONDS": "1800",
-    "PIECEWORK_PAYOUT_THRESHOLD": "100000",
-    "PIECEWORK_RATE_LIMIT": "100000",
-    "PIECEWORK_RATE_BURST": "100000",
-}
 
 
 @pytest.mark.timeout(420)

@@ -29,17 +29,11 @@ from tests.views_kit import (
     wait_deadlines_settled,
     wait_views_lag_zero,
 )
-from tests.views_market import Market, Mix
+from tests.views_market import STACK_ENV, Market, Mix
 
 TASKS = int(os.environ.get("PIECEWORK_LIFECYCLE_TASKS", "10000"))
 DBS = (5, 6, 7, 8, 4)
-STACK_ENV = {
-    "PIECEWORK_PAYOUT_INTERVAL_SECONDS": "1800",  # market seconds: a run every 3 s
-    "PIECEWORK_PAYOUT_THRESHOLD": "100000",  # 0.10 EUR: most wallets get paid
-    "PIECEWORK_RATE_LIMIT": "100000",
-    "PIECEWORK_RATE_BURST": "100000",
-    "PIECEWORK_LOG_LEVEL": "WARNING",
-}
+QUIET = {**STACK_ENV, "PIECEWORK_LOG_LEVEL": "WARNING"}
 
 
 @pytest.mark.timeout(600)
@@ -48,7 +42,7 @@ def test_a_lifecycle_of_10k_tasks_folds_into_views_equal_to_the_replayed_log(
 ) -> None:
     began = time.monotonic()
     with stack_on_free_db(kafka_bootstrap, redis_url, tmp_path, DBS, clock_speed=600,
-                          extra_env=STACK_ENV) as stack:  # fmt: skip
+                          extra_env=QUIET) as stack:  # fmt: skip
         settings = Settings.from_env(stack.env)
         store = RedisStore.from_url(settings.redis)
         ready = probe(stack)

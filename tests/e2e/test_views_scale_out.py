@@ -33,16 +33,10 @@ from tests.views_kit import (
     wait_deadlines_settled,
     wait_views_lag_zero,
 )
-from tests.views_market import Background, Market, Mix
+from tests.views_market import STACK_ENV, Background, Market, Mix
 
 DBS = (7, 8, 4, 5, 6)
 PARTITIONS = 6
-STACK_ENV = {
-    "PIECEWORK_PAYOUT_INTERVAL_SECONDS": "1800",
-    "PIECEWORK_PAYOUT_THRESHOLD": "100000",
-    "PIECEWORK_RATE_LIMIT": "100000",
-    "PIECEWORK_RATE_BURST": "100000",
-}
 ASSIGNED = re.compile(r"assigned (views-\S+); next offsets in the store: (\{.*\})")
 
 
