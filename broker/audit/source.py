@@ -10,7 +10,7 @@ for a topic, bytes for a file).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -57,14 +57,11 @@ class ListLog:
         self.partitions = sorted({item[0] for item in items})
 
     def items(self, until: int | None = None) -> Iterator[Item]:
-        stopped: set[int] = set()
+        return up_to(self._counted(), until)
+
+    def _counted(self) -> Iterator[Item]:
         for n, item in enumerate(self.list, 1):
             self.done = n
-            if item[0] in stopped:
-                continue
-            if until is not None and type(item) is tuple and item[2].occurred_at > until:
-                stopped.add(item[0])
-                continue
             yield item
 
 
@@ -152,16 +149,23 @@ class FileLog:
         self.done = 0
 
     def items(self, until: int | None = None) -> Iterator[Item]:
-        stopped: set[int] = set()
+        return up_to(self._parsed(), until)
+
+    def _parsed(self) -> Iterator[Item]:
         with self.path.open("rb") as f:
             for number, line in enumerate(f, 1):
                 self.done += len(line)
-                if not line.strip():
-                    continue
-                item = parse_line(line, number)
-                if item[0] in stopped:
-                    continue
-                if until is not None and type(item) is tuple and item[2].occurred_at > until:
-                    stopped.add(item[0])
-                    continue
-                yield item
+                if line.strip():
+                    yield parse_line(line, number)
+
+
+def up_to(items: Iterable[Item], until: int | None) -> Iterator[Item]:
+    """Each partition's items before its first event later than `until` (all without it)."""
+    stopped: set[int] = set()
+    for item in items:
+        if item[0] in stopped:
+            continue
+        if until is not None and type(item) is tuple and item[2].occurred_at > until:
+            stopped.add(item[0])
+            continue
+        yield item
