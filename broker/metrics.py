@@ -23,6 +23,10 @@ TRANSACTION_COMMANDS = Histogram(
     "Commands per processor transaction",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
 )
+TRANSACTION_ABORTS = Counter(
+    "piecework_transaction_aborts_total",
+    "Processor transactions aborted and read again (broker errors, fencing)",
+)
 OWNED_PARTITIONS = Gauge("piecework_processor_partitions", "Command partitions owned")
 REBUILD_SECONDS = Histogram(
     "piecework_rebuild_seconds",

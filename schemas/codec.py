@@ -44,6 +44,10 @@ def _field(obj: dict[str, Any], key: str, kind: type) -> Any:
     return value
 
 
+def _optional(obj: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+    return _field(obj, key, kind) if key in obj else default
+
+
 def _body(catalogue: Catalogue, obj: dict[str, Any]) -> Any:
     name = _field(obj, "t", str)
     cls = catalogue.lookup(name)
@@ -153,6 +157,8 @@ def command_to_plain(env: CommandEnvelope) -> dict[str, Any]:
         "corr": env.correlation_id,
         "cause": env.causation_id,
         "d": to_plain(env.command),
+        # optional keys are written only when set: older readers and records stay alike
+        **({"fp": env.fingerprint} if env.fingerprint else {}),
     }
 
 
@@ -175,6 +181,7 @@ def decode_command(raw: bytes) -> CommandEnvelope:
         correlation_id=_field(obj, "corr", str),
         causation_id=_field(obj, "cause", str),
         command=_body(COMMANDS, obj),
+        fingerprint=_optional(obj, "fp", str, ""),
     )
 
 
@@ -188,6 +195,8 @@ def encode_reply(reply: Reply) -> bytes:
             "events": list(reply.event_ids),
             "result": reply.result,
             "at": reply.decided_at,
+            **({"fp": reply.fingerprint} if reply.fingerprint else {}),
+            **({"dup": True} if reply.replayed else {}),
         }
     )
 
@@ -202,4 +211,6 @@ def decode_reply(raw: bytes) -> Reply:
         event_ids=tuple(_field(obj, "events", list)),
         result=_field(obj, "result", dict),
         decided_at=_field(obj, "at", int),
+        fingerprint=_optional(obj, "fp", str, ""),
+        replayed=_optional(obj, "dup", bool, False),
     )

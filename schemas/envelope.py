@@ -42,6 +42,9 @@ class CommandEnvelope:
     correlation_id: str
     command: Any
     causation_id: str = ""
+    # A digest of the request that became this command: a command id seen again with
+    # another fingerprint is an Idempotency-Key reused for a different request.
+    fingerprint: str = ""
 
     @property
     def type(self) -> str:
@@ -63,3 +66,5 @@ class Reply:
     event_ids: tuple[str, ...] = ()
     result: dict[str, Any] = dataclasses.field(default_factory=dict)
     decided_at: int = 0
+    fingerprint: str = ""  # the deciding command's (CommandEnvelope.fingerprint)
+    replayed: bool = False  # answered again from memory: nothing was decided this time

@@ -31,6 +31,12 @@ CODES: dict[str, tuple[int, str]] = {
     "batch_too_large": (INVALID, "the batch has more tasks than the policy allows"),
     "below_wage_floor": (INVALID, "reward over estimated time is below the wage floor"),
     "unknown_command": (INVALID, "the domain has no handler for this command type"),
+    # Decided by the processor around the domain (broker/processor), never by an aggregate.
+    "idempotency_key_reused": (INVALID, "this Idempotency-Key was used for another request"),
+    "too_large": (413, "the command's events would exceed the log's record limit"),
+    "unencodable": (INVALID, "the command's events cannot be encoded (integers past 64 bits,"
+                             " invalid strings)"),
+    "unwritable": (INVALID, "the log refused this command's records for good"),
 }
 
 

@@ -87,11 +87,13 @@ class Shard:
         try:
             events = self._decide(cmd.command, ctx)
         except Refused as refusal:
-            reply = Reply(cmd.command_id, False, refusal.code, refusal.message, decided_at=now)
+            reply = Reply(cmd.command_id, False, refusal.code, refusal.message, decided_at=now,
+                          fingerprint=cmd.fingerprint)
             return Decision((), (), reply)
         envelopes = stamp(events, cmd, now, self.version_of)
         ids = tuple(e.event_id for e in envelopes)
-        reply = Reply(cmd.command_id, True, event_ids=ids, result=result_of(events), decided_at=now)
+        reply = Reply(cmd.command_id, True, event_ids=ids, result=result_of(events), decided_at=now,
+                      fingerprint=cmd.fingerprint)
         return Decision(envelopes, credits(envelopes), reply)
 
     def _decide(self, command: Any, ctx: Context) -> list[Any]:

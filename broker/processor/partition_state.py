@@ -62,7 +62,9 @@ def rebuild(reader: KafkaConsumer, topics: Topics, partition: int) -> PartitionS
         except SchemaError:
             state.skipped_records += 1
             continue
-        state.replies[reply.command_id] = record.value
+        # The first reply to a command id is its decision; later ones are answers again,
+        # or refusals of a reused Idempotency-Key, which must not replace it.
+        state.replies.setdefault(reply.command_id, record.value)
     elapsed = time.perf_counter() - started
     REBUILD_SECONDS.observe(elapsed)
     log.info(

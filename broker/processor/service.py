@@ -7,14 +7,24 @@ all of them or none, so no event is lost or duplicated (invariant 6).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
+from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError, KafkaTimeoutError, ProducerFencedError
+from kafka.errors import (
+    CorruptRecordError,
+    InvalidRecordError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    ProducerFencedError,
+    RecordListTooLargeError,
+)
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from broker import metrics
@@ -22,10 +32,12 @@ from broker.clock import Clock
 from broker.config import Settings
 from broker.deadletter import dead_letter_for
 from broker.domain.policy import Policy
+from broker.domain.shard import Decision
 from broker.kafka_io import snapshot_consumer
-from broker.processor import transactions
+from broker.processor import transactions, writable
 from broker.processor.partition_state import PartitionState, rebuild
-from schemas.codec import decode_command, encode_command, encode_event_records, encode_reply
+from broker.processor.writable import EncodedDecision, Unwritable, encode_decision
+from schemas.codec import decode_command, decode_reply, encode_reply
 from schemas.envelope import CommandEnvelope, Reply
 from schemas.errors import SchemaError
 
@@ -41,6 +53,10 @@ TRANSACTION_TIMEOUT_MS = 15_000
 # 20 ms gave p99 56-61 ms, 5 ms 36-38 ms. Reconnects keep their own backoff (50 ms to 30 s).
 TXN_RETRY_BACKOFF_MS = 5
 FENCED_LIMIT = 3  # fenced this many times in a row, with no commit between: a twin
+# What the broker refuses for good: a retry sends the same bytes and is refused again.
+# Everything else (timeouts, leaders moving, fencing) is transient and retried.
+REFUSED_FOR_GOOD = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError,
+                    CorruptRecordError)  # fmt: skip
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -77,6 +93,11 @@ class CommandProcessor:
         self.to_rebuild: set[TopicPartition] = set()
         self.stop = threading.Event()  # run() installs the caller's
         self.fenced_in_a_row = 0
+        # The open transaction's sends, each with the command record it is for.
+        self.in_flight: list[tuple[Any, ConsumerRecord]] = []
+        # (partition, offset) of commands whose records the broker refused for good: refused
+        # when the aborted batch is read again, with the broker's reason.
+        self.unwritable: dict[tuple[int, int], str] = {}
         group = f"{settings.topics.prefix}-processor"
         self.reader = snapshot_consumer(settings.kafka, f"{self.name}-rebuild")
         self.consumer = KafkaConsumer(
@@ -152,6 +173,7 @@ class CommandProcessor:
 
     def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         started = time.perf_counter()
+        self.in_flight = []
         self.producer.begin_transaction()
         try:
             for tp, records in batch.items():
@@ -167,13 +189,30 @@ class CommandProcessor:
             transactions.commit(self.producer)
         except KafkaError as exc:
             self._count_fencing(exc)
-            log.warning("transaction failed, aborting and replaying the batch: %r", exc)
+            refused = self._refused_for_good()
+            log.warning("transaction failed, aborting and replaying the batch%s: %r",
+                        f" (refusing {len(refused)} command(s) for good)" if refused else "",
+                        exc)  # fmt: skip
+            self.unwritable.update(refused)
+            metrics.TRANSACTION_ABORTS.inc()
             # A call that timed out left the producer stuck: aborting would wait as long.
-            self._recover(batch, stuck=isinstance(exc, KafkaTimeoutError))
+            # A refused record leaves kafka-python bumping its epoch, and the next
+            # transaction fails out of sequence: a new producer starts clean instead.
+            self._recover(batch, stuck=isinstance(exc, KafkaTimeoutError) or bool(refused))
             return
         self.fenced_in_a_row = 0
         metrics.TRANSACTION_SECONDS.observe(time.perf_counter() - started)
         metrics.TRANSACTION_COMMANDS.observe(sum(len(r) for r in batch.values()))
+
+    def _refused_for_good(self) -> dict[tuple[int, int], str]:
+        """The commands whose records the broker refused with an error no retry can fix.
+        Commands whose records shared a refused producer batch are refused with it."""
+        found: dict[tuple[int, int], str] = {}
+        for future, origin in self.in_flight:
+            error = future.exception if future.failed() else None
+            if isinstance(error, REFUSED_FOR_GOOD):
+                found[(origin.partition, origin.offset)] = f"the log refused a record: {error!r}"
+        return found
 
     def _count_fencing(self, exc: KafkaError) -> None:
         """Fencing is not only another instance with our id: a coordinator that aborted a
@@ -242,49 +281,72 @@ class CommandProcessor:
             return
         earlier = state.replies.get(envelope.command_id)
         if earlier is not None:
-            # A retry: answer again, decide nothing.
-            self._send_encoded_reply(state.partition, envelope.command_id, earlier)
-            metrics.COMMANDS.labels(envelope.type, "duplicate").inc()
+            self._answer_again(state.partition, envelope, earlier)
             return
         now = self.clock.now_ms()
         try:
+            if (record.partition, record.offset) in self.unwritable:
+                raise Unwritable("unwritable", self.unwritable.pop((record.partition,
+                                                                    record.offset)))
             decision = state.shard.decide(envelope, now, self.policy)
+            encoded = encode_decision(decision)
+        except Unwritable as exc:
+            # Refused once, for good: retrying cannot make the broker take these records.
+            self._dead_letter(record, exc.code, exc.message)
+            reply = writable.refused(envelope.command_id, exc, now, envelope.fingerprint)
+            encoded = None
         except Exception as exc:  # a bug must not stop the pipeline; keep the record
             log.exception("deciding %s failed", envelope.command_id)
             self._dead_letter(record, "internal_error", repr(exc))
-            decision = None
-        if decision is None:
-            reply = Reply(envelope.command_id, False, "internal_error", "could not decide", (), {})
+            reply = Reply(envelope.command_id, False, "internal_error", "could not decide", (),
+                          {}, now, envelope.fingerprint)  # fmt: skip
+            encoded = None
+        if encoded is None:
+            state.replies[envelope.command_id] = raw_reply = encode_reply(reply)
         else:
-            reply = decision.reply
-            self._write(state, envelope, decision)
-        encoded = state.replies[envelope.command_id] = encode_reply(reply)
-        self._send_encoded_reply(state.partition, envelope.command_id, encoded)
+            reply, raw_reply = decision.reply, encoded.reply
+            self._write(state, record, envelope, decision, encoded)
+            state.replies[envelope.command_id] = raw_reply
+        self._send(record, self.settings.topics.replies, raw_reply,
+                   envelope.command_id.encode(), state.partition)  # fmt: skip
         outcome = "accepted" if reply.accepted else "refused"
         metrics.COMMANDS.labels(envelope.type, outcome).inc()
         if not reply.accepted:
             metrics.REFUSALS.labels(reply.code).inc()
 
-    def _write(self, state: PartitionState, envelope: CommandEnvelope, decision) -> None:
+    def _answer_again(self, partition: int, envelope: CommandEnvelope, earlier: bytes) -> None:
+        """A retry gets its first answer again and decides nothing; the same command id with
+        another request's fingerprint (an Idempotency-Key reused) is refused, unremembered."""
+        first = decode_reply(earlier)
+        if first.fingerprint and envelope.fingerprint and first.fingerprint != envelope.fingerprint:
+            again = Reply(envelope.command_id, False, "idempotency_key_reused",
+                          "this Idempotency-Key was used for a different request",
+                          decided_at=first.decided_at, fingerprint=envelope.fingerprint)
+            metrics.COMMANDS.labels(envelope.type, "refused").inc()
+            metrics.REFUSALS.labels(again.code).inc()
+        else:
+            again = dataclasses.replace(first, replayed=True)
+            metrics.COMMANDS.labels(envelope.type, "duplicate").inc()
+        self.producer.send(self.settings.topics.replies, encode_reply(again),
+                           key=envelope.command_id.encode(), partition=partition)  # fmt: skip
+
+    def _write(self, state: PartitionState, record: ConsumerRecord, envelope: CommandEnvelope,
+               decision: Decision, encoded: EncodedDecision) -> None:  # fmt: skip
         key = envelope.partition_key.encode()
         for event in decision.events:
             state.shard.apply(event)
-        for value in encode_event_records(decision.events):
-            self.producer.send(
-                self.settings.topics.events, value, key=key, partition=state.partition
-            )
+        for value in encoded.events:
+            self._send(record, self.settings.topics.events, value, key, state.partition)
         metrics.EVENTS_WRITTEN.inc(len(decision.events))
-        for command in decision.outbox:
-            self.producer.send(
-                self.settings.topics.commands,
-                encode_command(command),
-                key=command.partition_key.encode(),
-            )
+        for command_key, value in encoded.outbox:
+            self._send(record, self.settings.topics.commands, value, command_key)
 
-    def _send_encoded_reply(self, partition: int, command_id: str, encoded: bytes) -> None:
-        self.producer.send(
-            self.settings.topics.replies, encoded, key=command_id.encode(), partition=partition
-        )
+    def _send(self, origin: ConsumerRecord, topic: str, value: bytes, key: bytes,
+              partition: int | None = None) -> None:  # fmt: skip
+        """Send within the open transaction, remembering which command the record is for:
+        a record the broker refuses for good names the command to refuse (see _process)."""
+        future = self.producer.send(topic, value, key=key, partition=partition)
+        self.in_flight.append((future, origin))
 
     def _dead_letter(self, record: ConsumerRecord, code: str, reason: str) -> None:
         letter = dead_letter_for(record, code, reason, self.name, self.clock.now_ms())

@@ -10,7 +10,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from kafka.errors import KafkaConnectionError, KafkaError, ProducerFencedError
+from kafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    ProducerFencedError,
+)
+from kafka.future import Future
 from kafka.structs import TopicPartition
 
 from broker.processor import service
@@ -96,6 +102,7 @@ def processor(monkeypatch, producer: FakeProducer, rebuild_errors: int = 0):
     monkeypatch.setattr(service.transactions, "discard", lambda p: p.close(timeout=0))
     proc.stop = SimpleNamespace(wait=lambda seconds: False)  # never asked to stop
     proc.fenced_in_a_row = 0
+    proc.in_flight, proc.unwritable = [], {}
     monkeypatch.setattr(proc, "_make_producer", make_producer)
     monkeypatch.setattr(proc, "_handle", lambda state, record: None)
     proc.rebuilds = rebuilds
@@ -110,6 +117,42 @@ def test_a_failed_commit_aborts_rebuilds_and_reads_the_batch_again(monkeypatch):
     proc._process(BATCH)
     assert proc.producer.calls[-1] == "abort" and not proc.replacements
     assert proc.rebuilds == [0] and proc.consumer.seeks == [(TP, 40)]
+
+
+def failed_send(error: Exception) -> Future:
+    future = Future()
+    future.failure(error)
+    return future
+
+
+def test_a_record_refused_for_good_names_its_command_once(monkeypatch):
+    """The broker refused one command's record as too large: the batch is aborted once and
+    read again, and that command (only) is then refused instead of decided."""
+    proc = processor(monkeypatch, FakeProducer(commit_error=KafkaError("txn in error state")))
+    bad, good = BATCH[TP]
+    bad.partition, good.partition = 0, 0
+
+    def handle(state, record):
+        error = MessageSizeTooLargeError() if record is bad else None
+        proc.in_flight.append((failed_send(error) if error else Future().success(1), record))
+
+    monkeypatch.setattr(proc, "_handle", handle)
+    proc._process(BATCH)
+    # aborted once, by a new producer (whose init_transactions aborts the open transaction):
+    # the old one is mid epoch bump and would fail the next transaction out of sequence
+    assert len(proc.replacements) == 1 and proc.producer.calls == ["init"]
+    assert list(proc.unwritable) == [(0, 40)]
+    assert "MessageSizeTooLarge" in proc.unwritable[(0, 40)]
+
+
+def test_a_transient_failure_refuses_nothing(monkeypatch):
+    proc = processor(monkeypatch, FakeProducer(commit_error=KafkaError("broker away")))
+    bad = BATCH[TP][0]
+    bad.partition = 0
+    monkeypatch.setattr(proc, "_handle", lambda state, record: proc.in_flight.append(
+        (failed_send(KafkaConnectionError("gone")), record)))
+    proc._process(BATCH)
+    assert proc.unwritable == {}
 
 
 def test_a_producer_that_refuses_to_abort_is_replaced(monkeypatch):
