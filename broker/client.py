@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -21,6 +22,11 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message = status, code, message
+
+
+def _segment(value: str) -> str:
+    """A path segment as typed: '/' or '?' in an id must not reach another route."""
+    return quote(value, safe="")
 
 
 class Client:
@@ -81,6 +87,28 @@ class Client:
     async def payout(self, worker_id: str, amount: int, currency: str) -> Any:
         body = {"worker_id": worker_id, "amount": amount, "currency": currency}
         return await self.call("POST", "/v1/payouts", body)
+
+    async def issue_token(self, actor_id: str, *, revoke_existing: bool = False) -> Any:
+        """Another token for an actor: {actor_id, token, token_id, revoked: [token ids]}.
+
+        revoke_existing=True rotates: every other token of the actor stops working.
+        """
+        body = {"revoke_existing": revoke_existing}
+        return await self.call("POST", f"/v1/actors/{_segment(actor_id)}/tokens", body)
+
+    async def list_tokens(self, actor_id: str) -> list[str]:
+        """The ids of an actor's live tokens (never the tokens themselves)."""
+        found = await self.call("GET", f"/v1/actors/{_segment(actor_id)}/tokens")
+        return [entry["token_id"] for entry in found["tokens"]]
+
+    async def revoke_token(self, actor_id: str, token_id: str) -> list[str]:
+        """Revoke one token by its id; returns the ids revoked (ApiError 404 if unknown)."""
+        path = f"/v1/actors/{_segment(actor_id)}/tokens/{_segment(token_id)}"
+        return (await self.call("DELETE", path))["revoked"]
+
+    async def revoke_tokens(self, actor_id: str) -> list[str]:
+        """Revoke every token of an actor; returns the ids revoked."""
+        return (await self.call("DELETE", f"/v1/actors/{_segment(actor_id)}/tokens"))["revoked"]
 
     # --- requesters
     async def deposit(self, amount: int, currency: str) -> Any:

@@ -33,7 +33,12 @@ class Topics:
         return f"{self.prefix}.dead-letter"
 
     def creation_configs(self) -> dict[str, dict[str, str]]:
-        # The event log is the system of record: never deleted by age.
+        """Every topic and the settings it must have: the one definition, used to create
+        topics (`up`, `serve`, docker-compose, tests) and to correct existing ones (`up`).
+
+        The event log is the system of record and a dead letter is evidence for the audit:
+        neither is ever deleted by age. Commands and replies keep the broker's defaults.
+        """
         return {
             self.commands: {},
             self.events: {"retention.ms": "-1"},

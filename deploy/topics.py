@@ -1,21 +1,32 @@
-"""piecework's topics, created idempotently (the broker does not auto-create: typos fail)."""
+"""piecework's topics, created idempotently (the broker does not auto-create: typos fail).
+
+Which topics exist and which settings they need is defined once, by
+`broker.config.Topics.creation_configs` (prefix-aware). This module only applies it:
+`create_topics` makes the missing ones, `correct_configs` sets what an existing topic
+has wrong (say a dead-letter topic made with the broker's 7-day retention), and
+`ensure_topics` does both for `piecework up`, `piecework serve` and docker-compose.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import kafka.errors as errors
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
+from broker.config import Settings, Topics
 from deploy import settings as stack_settings
 
-# The event log is the truth: never deleted by age. The others keep broker defaults.
-PIECEWORK_TOPICS: dict[str, dict[str, str]] = {
-    "piecework.commands": {},
-    "piecework.events": {"retention.ms": "-1"},
-    "piecework.replies": {},
-    "piecework.dead-letter": {},
-}
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EnsuredTopics:
+    partitions: dict[str, int]  # name -> partition count
+    # name -> {setting: (what the broker had, what it has now)}; empty when all agreed
+    corrected: dict[str, dict[str, tuple[str | None, str]]] = field(default_factory=dict)
 
 
 def create_topics(
@@ -23,7 +34,8 @@ def create_topics(
 ) -> dict[str, int]:
     """Create the missing topics; return {name: partition count} for all of them.
 
-    An existing topic is left as it is (its partition count is reported, not changed).
+    An existing topic is left as it is (its partition count is reported, not changed;
+    `correct_configs` fixes its settings).
     """
     with KafkaAdminClient(bootstrap_servers=bootstrap, client_id="piecework-topics") as admin:
         existing = set(admin.list_topics())
@@ -45,18 +57,67 @@ def create_topics(
     return {t["name"]: len(t["partitions"]) for t in described}
 
 
-def ensure_topics(bootstrap: str, partitions: int | None = None) -> dict[str, int]:
-    """piecework.commands/events/replies/dead-letter; partitions default PIECEWORK_PARTITIONS."""
+def correct_configs(
+    bootstrap: str, topics: Mapping[str, Mapping[str, str]]
+) -> dict[str, dict[str, tuple[str | None, str]]]:
+    """Set every listed setting an existing topic has a different value for.
+
+    Only the listed keys are compared and set (IncrementalAlterConfigs SET), so anything
+    else an operator tuned on the topic stays. Returns what changed, as in EnsuredTopics.
+    """
+    wanted = {name: dict(cfg) for name, cfg in topics.items() if cfg}
+    if not wanted:
+        return {}
+    with KafkaAdminClient(bootstrap_servers=bootstrap, client_id="piecework-topics") as admin:
+        current = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, n, list(cfg)) for n, cfg in wanted.items()],
+            config_filter="all",  # a key at the broker's default is reported too
+        ).get("topic", {})
+        changes: dict[str, dict[str, tuple[str | None, str]]] = {}
+        for name, cfg in wanted.items():
+            have = current.get(name, {})
+            diff = {k: (have.get(k, {}).get("value"), v) for k, v in cfg.items()
+                    if have.get(k, {}).get("value") != v}
+            if diff:
+                changes[name] = diff
+        if changes:
+            result = admin.alter_configs([
+                ConfigResource(ConfigResourceType.TOPIC, name, {k: v for k, (_, v) in d.items()})
+                for name, d in changes.items()
+            ])
+            failed = {n: r for n, r in result.get("topic", {}).items() if r != "OK"}
+            if failed:
+                raise errors.KafkaError(f"correcting topic settings failed: {failed}")
+    for name, diff in changes.items():
+        log.info("topic %s: corrected %s", name,
+                    ", ".join(f"{k} {old} -> {new}" for k, (old, new) in diff.items()))
+    return changes
+
+
+def ensure_topics(
+    bootstrap: str, partitions: int | None = None, topics: Topics | None = None
+) -> EnsuredTopics:
+    """Create piecework's topics if missing and correct the settings of existing ones.
+
+    partitions default PIECEWORK_PARTITIONS; topics default PIECEWORK_TOPIC_PREFIX's.
+    """
     if partitions is None:
         partitions = stack_settings.from_env().partitions
-    return create_topics(bootstrap, PIECEWORK_TOPICS, partitions)
+    if topics is None:
+        topics = Settings.from_env().topics
+    configs = topics.creation_configs()
+    counts = create_topics(bootstrap, configs, partitions)
+    return EnsuredTopics(counts, correct_configs(bootstrap, configs))
 
 
 def main() -> None:
     """`python -m deploy.topics`: the docker-compose init step."""
     cfg = stack_settings.from_env()
-    for name, count in ensure_topics(cfg.kafka_bootstrap, cfg.partitions).items():
-        print(f"{name}: {count} partitions")
+    ensured = ensure_topics(cfg.kafka_bootstrap, cfg.partitions)
+    for name, count in ensured.partitions.items():
+        fixed = ensured.corrected.get(name, {})
+        note = "".join(f", {k} {old} -> {new}" for k, (old, new) in fixed.items())
+        print(f"{name}: {count} partitions{note}")
 
 
 if __name__ == "__main__":

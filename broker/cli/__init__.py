@@ -13,6 +13,7 @@ SUBCOMMAND_MODULES = (
     "broker.cli.stack",
     "broker.cli.serve",
     "broker.cli.client_commands",
+    "broker.cli.tokens",
     "broker.cli.lag",
     "broker.cli.demo",
     "broker.cli.simulate",

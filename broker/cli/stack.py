@@ -76,7 +76,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         console.print(f"[red]piecework up failed:[/] {exc}")
         return 1
     console.print(_table(states, "piecework stack"))
-    console.print("topics: " + ", ".join(f"{name} ({n}p)" for name, n in topics.items()))
+    console.print("topics: " + ", ".join(f"{n} ({p}p)" for n, p in topics.partitions.items()))
+    for name, changed in topics.corrected.items():
+        fixed = ", ".join(f"{key} {old} -> {new}" for key, (old, new) in changed.items())
+        console.print(f"[yellow]corrected {name}:[/] {fixed}")
     console.print(f"PIECEWORK_KAFKA={bootstrap}  PIECEWORK_REDIS={cfg.redis_url}")
     console.print(f"data dir: {cfg.data_dir}")
     _logs(states)

@@ -16,7 +16,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.structs import OffsetAndMetadata
 
-from deploy.topics import PIECEWORK_TOPICS
+from broker.config import Topics
 
 
 def _consumer(bootstrap: str, isolation: str, **extra: object) -> KafkaConsumer:
@@ -228,7 +228,7 @@ def test_piecework_topics_exist_with_infinite_event_retention(kafka_bootstrap):
     from kafka.admin import ConfigResource, ConfigResourceType
 
     with KafkaAdminClient(bootstrap_servers=kafka_bootstrap) as admin:
-        assert set(PIECEWORK_TOPICS) <= set(admin.list_topics())
+        assert set(Topics().creation_configs()) <= set(admin.list_topics())
         configs = admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, "piecework.events", ["retention.ms"])]
         )

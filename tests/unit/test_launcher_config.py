@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from broker.cli import build_parser
+from broker.config import Topics
 from deploy import kafka_config, processes, redis_launcher, stack
 from deploy.settings import from_env, parse_host_port
-from deploy.topics import PIECEWORK_TOPICS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -135,14 +135,16 @@ def test_docker_compose_redis_uses_the_launchers_listpack_thresholds():
     assert {k: pairs[f"--{k}"] for k in redis_launcher.LISTPACK} == redis_launcher.LISTPACK
 
 
-def test_topic_catalogue_keeps_events_forever():
-    assert set(PIECEWORK_TOPICS) == {
+def test_topic_catalogue_keeps_events_and_dead_letters_forever():
+    configs = Topics().creation_configs()
+    assert set(configs) == {
         "piecework.commands",
         "piecework.events",
         "piecework.replies",
         "piecework.dead-letter",
     }
-    assert PIECEWORK_TOPICS["piecework.events"] == {"retention.ms": "-1"}
+    assert configs["piecework.events"] == {"retention.ms": "-1"}
+    assert configs["piecework.dead-letter"] == {"retention.ms": "-1"}
 
 
 def test_pid_file_round_trip_and_stale_record(tmp_path):
