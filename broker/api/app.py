@@ -15,9 +15,16 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from broker import metrics
-from broker.api import handlers_operator, handlers_read, handlers_requester, handlers_worker
+from broker.api import (
+    handlers_operator,
+    handlers_read,
+    handlers_requester,
+    handlers_worker,
+    idempotency,
+)
 from broker.api.auth import Actor, AuthError, TokenStore, require_role
-from broker.api.gateway import CommandGateway, ReplyTimeout
+from broker.api.gateway import CommandGateway, CommandTooLarge, ReplyTimeout
+from broker.api.json_input import InputError
 from broker.api.openapi import build_spec
 from broker.api.ratelimit import RateLimiter
 from broker.api.responses import ApiError, error_response
@@ -33,6 +40,39 @@ SERVICES = web.AppKey("services", Services)
 HANDLER_MODULES = (handlers_requester, handlers_worker, handlers_operator, handlers_read)
 
 
+# The headers the API reads, as (min, max) characters of printable ASCII. aiohttp decodes
+# header bytes with surrogateescape: anything else would reach token hashing, Redis or a
+# command envelope as a str that cannot be encoded back (a 500, before auth and rate
+# limiting, for anyone). Checked first, so a bad one costs neither a Redis call nor a token.
+HEADER_CHARS = {"Authorization": (0, 512), "Idempotency-Key": (1, 100),
+                "X-Correlation-Id": (0, 100)}
+# A path parameter names an id: at most 64 characters each (schemas.rules), task, claim and
+# submission ids join a few; 200 bounds them all and keeps any error message short.
+MAX_PATH_PARAM_CHARS = 200
+
+
+def check_headers(request: web.Request) -> None:
+    """400 bad_header, naming the header, for one the API reads that is out of bounds."""
+    for name, (low, high) in HEADER_CHARS.items():
+        values = request.headers.getall(name, ())
+        if not values:
+            continue
+        if len(values) > 1:
+            raise ApiError(400, "bad_header", f"{name} is sent {len(values)} times; send it once")
+        value = values[0]
+        if not (low <= len(value) <= high and value.isascii() and value.isprintable()):
+            raise ApiError(400, "bad_header",
+                           f"{name} must be {low}-{high} printable ASCII characters")
+
+
+def check_path(request: web.Request) -> None:
+    """400 bad_path_param for a parameter no id can match (control characters, too long)."""
+    for name, value in request.match_info.items():
+        if len(value) > MAX_PATH_PARAM_CHARS or not value.isprintable():
+            raise ApiError(400, "bad_path_param", f"{name} must be at most"
+                           f" {MAX_PATH_PARAM_CHARS} printable characters")  # fmt: skip
+
+
 def guard(route: Route):
     counted: dict[int, Any] = {}  # status -> this route's counter child (labels() is costly)
 
@@ -40,6 +80,8 @@ def guard(route: Route):
         svc = request.app[SERVICES]
         status = 500
         try:
+            check_headers(request)
+            check_path(request)
             actor = None
             if route.roles:
                 actor = await svc.tokens.authenticate(request.headers.get("Authorization"))
@@ -50,9 +92,16 @@ def guard(route: Route):
             response = await route.handler(request, actor, svc)
             status = response.status
             return response
-        except (ApiError, AuthError) as exc:
+        except (ApiError, AuthError, InputError) as exc:
             status = exc.status
             return error_response(exc.status, exc.code, exc.message)
+        except web.RequestPayloadError:  # e.g. a gzip body that does not inflate
+            status = 400
+            return error_response(400, "bad_body_encoding", "the body cannot be read: its"
+                                  " Content-Encoding or chunked encoding is broken")  # fmt: skip
+        except CommandTooLarge as exc:
+            status = 413
+            return error_response(413, "too_large", str(exc))
         except ReplyTimeout:
             status = 503
             return error_response(503, "timeout", "the command processor did not answer in time")
@@ -67,7 +116,7 @@ def guard(route: Route):
         except web.HTTPException as exc:
             status = exc.status
             raise  # aiohttp's own, e.g. 413 for a body over client_max_size: json_errors
-        except Exception:
+        except Exception:  # the last resort: every input is refused above, never here
             log.exception("unexpected error on %s %s", request.method, route.path)
             return error_response(500, "internal_error", "unexpected error (logged)")
         finally:
@@ -136,7 +185,7 @@ def live_services(settings: Settings, policy: Policy, queue: QueueReader | None 
         views = RedisStore.from_url(settings.redis)
         # claim-next reads on the loop's own client in one EVALSHA (no thread-pool hop)
         reader = queue or QueueScript(redis).read
-        remember = redis.register_script(handlers_worker.REMEMBER_LUA)
+        remember = redis.register_script(idempotency.REMEMBER_LUA)
         limiter = RateLimiter(
             float(os.environ.get("PIECEWORK_RATE_LIMIT", 500)),
             float(os.environ.get("PIECEWORK_RATE_BURST", 1_000)),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from broker.api.json_input import check_encoded_size
 from schemas import rules
 from schemas.commands import MAX_REASON, TaskSpec
+from schemas.limits import MAX_ANSWER_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,8 @@ class BatchBody:
         if len(self.batch_id) > 48:
             raise ValueError("batch_id must be at most 48 characters")
         rules.ident("batch_id", self.batch_id)
+        if not self.tasks:
+            raise ValueError("a batch needs at least one task")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,8 @@ class SubmitBody:
     def __post_init__(self) -> None:
         if self.answer is None:
             raise ValueError("answer must not be null")
+        # Free-form: bounded by its size in the log (schemas.limits), a 413 naming it.
+        check_encoded_size("answer", self.answer, MAX_ANSWER_BYTES, "answer_too_large")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from broker import metrics
@@ -21,8 +22,13 @@ from broker.config import Settings
 from schemas.codec import decode_reply, encode_command
 from schemas.envelope import CommandEnvelope, Reply
 from schemas.errors import SchemaError
+from schemas.limits import MAX_RECORD_BYTES
 
 log = logging.getLogger(__name__)
+
+
+class CommandTooLarge(ValueError):
+    """The command would not fit in one record of the commands topic."""
 
 
 class ReplyTimeout(Exception):
@@ -39,9 +45,10 @@ class CommandGateway:
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._listener: asyncio.Task | None = None
+        self._renewal: asyncio.Task | None = None
 
-    async def start(self) -> None:
-        self._producer = AIOKafkaProducer(
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka,
             client_id=self._client_id,
             acks="all",
@@ -54,6 +61,9 @@ class CommandGateway:
             max_request_size=16 * 1024 * 1024,
             partitioner=MemoPartitioner(),
         )
+
+    async def start(self) -> None:
+        self._producer = self._new_producer()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka,
             client_id=f"{self._client_id}-replies",
@@ -90,6 +100,8 @@ class CommandGateway:
             await self._consumer.position(tp)
 
     async def close(self) -> None:
+        if self._renewal is not None:
+            self._renewal.cancel()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -109,20 +121,23 @@ class CommandGateway:
 
     async def send(self, envelope: CommandEnvelope, timeout: float = 10.0) -> Reply:
         assert self._producer is not None, "start() the gateway first"
+        record = encode_command(envelope)
+        if len(record) > MAX_RECORD_BYTES:  # the broker would refuse it, and wedge the producer
+            raise CommandTooLarge(f"the command is {len(record)} bytes encoded;"
+                                  f" the log takes at most {MAX_RECORD_BYTES}")  # fmt: skip
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         command_id = envelope.command_id
         self._pending.setdefault(command_id, []).append(future)
         started = time.perf_counter()
+        producer = self._producer
         try:
             # One timeout over the send (it waits when the buffer is full or the topic's
             # metadata is unknown) and the reply; no extra task per call.
             async with asyncio.timeout(timeout):
-                delivery = await self._producer.send(
-                    self.settings.topics.commands,
-                    encode_command(envelope),
-                    key=envelope.partition_key.encode(),
+                delivery = await producer.send(
+                    self.settings.topics.commands, record, key=envelope.partition_key.encode()
                 )
-                delivery.add_done_callback(lambda sent: _fail_on_error(future, sent))
+                delivery.add_done_callback(lambda sent: self._on_delivery(future, sent, producer))
                 reply = await future
         except TimeoutError:
             raise ReplyTimeout(command_id) from None
@@ -130,6 +145,35 @@ class CommandGateway:
             self._forget(command_id, future)
         _latency(envelope.type).observe(time.perf_counter() - started)
         return reply
+
+    def _on_delivery(self, future: asyncio.Future, sent: asyncio.Future,
+                     producer: AIOKafkaProducer) -> None:  # fmt: skip
+        """A producer error (after its own retries) fails the waiting call at once; one that
+        leaves the idempotent producer's sequence numbers behind the broker's (every later
+        send to that partition would fail OutOfOrderSequenceNumber) replaces the producer."""
+        if sent.cancelled():
+            return
+        exc = sent.exception()
+        if exc is None:
+            return
+        if not future.done():
+            future.set_exception(exc)
+        if _wedges(exc) and producer is self._producer and self._renewal is None:
+            self._renewal = asyncio.create_task(self._renew(producer, exc), name="renew-producer")
+
+    async def _renew(self, failed: AIOKafkaProducer, cause: BaseException) -> None:
+        log.warning("replacing the command producer after %r", cause)
+        try:
+            fresh = self._new_producer()
+            await fresh.start()
+            self._producer = fresh
+        except Exception:  # the next failure tries again
+            log.exception("could not start a new command producer")
+            return
+        finally:
+            self._renewal = None
+        with contextlib.suppress(Exception):
+            await failed.stop()
 
     def _forget(self, command_id: str, future: asyncio.Future) -> None:
         waiting = self._pending.get(command_id, [])
@@ -198,10 +242,8 @@ def _decode(raw: bytes | None) -> Reply | None:
         return None
 
 
-def _fail_on_error(future: asyncio.Future, sent: asyncio.Future) -> None:
-    """A producer error (after its own retries) fails the waiting call at once."""
-    if future.done() or sent.cancelled():
-        return
-    exc = sent.exception()
-    if exc is not None:
-        future.set_exception(exc)
+def _wedges(exc: BaseException) -> bool:
+    """Any error a retry cannot fix: the idempotent producer's state is then suspect. A
+    timeout is left out: the broker may just be slow, and the next send finds out."""
+    return (isinstance(exc, KafkaError) and not exc.retriable
+            and not isinstance(exc, KafkaTimeoutError))  # fmt: skip

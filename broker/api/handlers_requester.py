@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-import msgpack
 from aiohttp import web
 
+from broker.api import idempotency
 from broker.api.auth import Actor
 from broker.api.bodies import BatchBody, BonusBody, DepositBody, ReasonBody
+from broker.api.json_input import check_encoded_size
 from broker.api.responses import ApiError, build, envelope, outcome, read_body, refusal, run
-from broker.api.routes import route
+from broker.api.routes import COMMAND, route
 from broker.api.services import Services
 from schemas.commands import (
     ApproveSubmission,
@@ -21,6 +22,7 @@ from schemas.commands import (
     RejectSubmission,
     TaskSpec,
 )
+from schemas.envelope import Reply
 from schemas.fields import to_plain
 from schemas.rules import task_id as check_task_id
 
@@ -50,39 +52,63 @@ async def deposit(request: web.Request, actor: Actor, svc: Services) -> web.Resp
 
 
 @route("POST", "/v1/batches", "Post a batch of tasks (escrow is reserved)", REQUESTER, BatchBody,
-       ok={201: "posted", 207: "partly posted"}, errors=None)
+       ok={201: "posted", 200: "already posted: the same batch again", 207: "partly posted"},
+       errors={**COMMAND, 413: "too many tasks, or a payload over its limit"})
 async def post_batch(request: web.Request, actor: Actor, svc: Services) -> web.Response:
+    """A batch id names one immutable batch, and is the batch's own idempotency key: the
+    same batch again is answered 200 with its task ids; another batch under that id, 409."""
     body = await read_body(request, BatchBody)
     if len(body.tasks) > svc.policy.max_batch_tasks:
         raise ApiError(413, "batch_too_large", f"at most {svc.policy.max_batch_tasks} tasks")
-    payload_sizes = [len(msgpack.packb(spec.payload)) for spec in body.tasks]
-    for i, size in enumerate(payload_sizes):
-        if size > svc.max_payload_bytes:
-            raise ApiError(413, "payload_too_large",
-                           f"tasks[{i}].payload exceeds {svc.max_payload_bytes} bytes")
-    # Chunks keep each command small; the chunk's batch id makes a retry idempotent.
+    payload_sizes = [check_encoded_size(f"tasks[{i}].payload", spec.payload,
+                                        svc.max_payload_bytes, "payload_too_large")
+                     for i, spec in enumerate(body.tasks)]  # fmt: skip
+    # Chunks keep each command small. Every chunk carries the whole body's fingerprint, so
+    # a chunk id seen again with another body is a different batch under a reused id.
     chunks = chunked(body.tasks, payload_sizes, svc.batch_chunk, MAX_CHUNK_BYTES)
+    fingerprint = idempotency.body_fingerprint(request.method, request.path, await request.read())
     envelopes = [
         envelope(request, actor, f"post:{actor.actor_id}:{body.batch_id}.{k}",
                  build(PostTasks, {"requester_id": actor.actor_id,
-                                   "batch_id": f"{body.batch_id}.{k}", "tasks": chunk}))
+                                   "batch_id": f"{body.batch_id}.{k}", "tasks": chunk}),
+                 fingerprint)
         for k, chunk in enumerate(chunks)
     ]
-    replies = await asyncio.gather(*(svc.gateway.send(e) for e in envelopes))
+    # The first chunk alone first: if the id is taken by another batch, nothing is posted.
+    first = await svc.gateway.send(envelopes[0])
+    if first.code in ("idempotency_key_reused", "duplicate_batch"):
+        raise ApiError(409, "duplicate_batch",
+                       f"batch {body.batch_id!r} was already posted with other tasks")
+    replies = [first, *await asyncio.gather(*(svc.gateway.send(e) for e in envelopes[1:]))]
+    return batch_answer(body.batch_id, replies)
+
+
+def batch_answer(batch_id: str, replies: list[Reply]) -> web.Response:
+    """201 posted, 200 all posted before (a retry), 207 some chunks refused; what was newly
+    posted and what already existed are counted apart."""
     refused = [r for r in replies if not r.accepted]
-    if refused and len(refused) == len(replies):
+    if len(refused) == len(replies):
         raise refusal(refused[0])
-    task_ids = [t for r in replies if r.accepted for t in r.result.get("task_ids", [])]
+    accepted = [r for r in replies if r.accepted]
+    existing = [r for r in accepted if r.replayed]
+    status = 207 if refused else 200 if len(existing) == len(replies) else 201
+    task_ids = _task_ids(accepted)
     return web.json_response(
         {
-            "batch_id": body.batch_id,
+            "batch_id": batch_id,
             "task_ids": task_ids,
-            "commands": [outcome(r) for r in replies if r.accepted],
+            "posted": len(task_ids) - len(_task_ids(existing)),
+            "existing": len(_task_ids(existing)),
+            "commands": [outcome(r) for r in accepted],
             "refused": [{"code": r.code, "message": r.message, "command_id": r.command_id}
                         for r in refused],
         },
-        status=207 if refused else 201,
+        status=status,
     )
+
+
+def _task_ids(replies: list[Reply]) -> list[str]:
+    return [t for r in replies for t in r.result.get("task_ids", [])]
 
 
 def chunked(tasks: tuple[TaskSpec, ...], payload_sizes: list[int], max_tasks: int,

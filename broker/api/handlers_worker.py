@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from broker.api import idempotency
 from broker.api.auth import Actor
 from broker.api.bodies import ReasonBody, SubmitBody
 from broker.api.claim_plan import GROUP_LIMIT, attempt_suffix, pack, plan, unpack
 from broker.api.handlers_requester import task_of
-from broker.api.responses import build, command_id, envelope, outcome, read_body, refusal, run
+from broker.api.responses import (
+    build,
+    command_id,
+    envelope,
+    outcome,
+    read_body,
+    refusal,
+    replied,
+    run,
+)
 from broker.api.routes import route
 from broker.api.services import Services
 from schemas.commands import ClaimTask, DisputeRejection, ReleaseClaim, SubmitWork
@@ -23,25 +33,21 @@ LOST_RACE = frozenset(
 # window twice as wide, past the tasks tried, in the second round.
 WINDOW = 2 * GROUP_LIMIT
 ROUNDS = 2  # a second read of the queue before answering 204
-IDEM_PREFIX = "pw:idem:claim-next:"
-IDEM_TTL_S = 7 * 24 * 3600  # as long as the processor remembers replies (replies' retention)
-# Append a group to the memory and (re)set its TTL atomically, in one round trip.
-REMEMBER_LUA = "redis.call('RPUSH', KEYS[1], ARGV[1]) return redis.call('EXPIRE', KEYS[1], ARGV[2])"
 
 
 @route("POST", "/v1/claims", "Claim the best open task this worker qualifies for", WORKER,
        ok={201: "claimed", 204: "nothing fits now"})
 async def claim_next(request: web.Request, actor: Actor, svc: Services) -> web.StreamResponse:
-    base_id = command_id(request, actor)
+    base = base_id, fingerprint = command_id(request, actor), await idempotency.fingerprint(request)
     # With an Idempotency-Key, the groups tried are remembered in order: a retry (the API
     # died, the client timed out) asks again for exactly those first, and the processor
     # answers each from its memory of replies, so the retry ends as the first try did.
     # One round trip reads that memory and the first round's candidates (QueueScript).
-    memory = f"{IDEM_PREFIX}{base_id}" if "Idempotency-Key" in request.headers else None
+    memory = idempotency.claim_memory_key(base_id) if fingerprint else None
     entries, found = await svc.queue(actor.actor_id, actor.qualifications, WINDOW, memory)
     tried = [unpack(e) for e in entries]
     for group in tried:
-        if (claimed := await _claim_or_lose(request, actor, svc, base_id, group)) is not None:
+        if (claimed := await _claim_or_lose(request, actor, svc, base, group)) is not None:
             return claimed
     for round_ in range(ROUNDS):
         # Past the tasks tried already: a view that has not caught up with the claims of
@@ -56,34 +62,37 @@ async def claim_next(request: web.Request, actor: Actor, svc: Services) -> web.S
         for group in groups:
             tried.append(group)
             if memory:
-                await svc.remember(keys=[memory], args=[pack(group), IDEM_TTL_S])
-            if (claimed := await _claim_or_lose(request, actor, svc, base_id, group)) is not None:
+                await svc.remember(keys=[memory],
+                                  args=[pack(group), idempotency.WINDOW_SECONDS])
+            if (claimed := await _claim_or_lose(request, actor, svc, base, group)) is not None:
                 return claimed
     return web.Response(status=204)
 
 
-async def _claim_or_lose(request: web.Request, actor: Actor, svc: Services, base_id: str,
-                         group: tuple[str, ...]) -> web.Response | None:  # fmt: skip
+async def _claim_or_lose(request: web.Request, actor: Actor, svc: Services,
+                         base: tuple[str, str], group: tuple[str, ...]
+                         ) -> web.Response | None:  # fmt: skip
     """The 201 if the group's claim was accepted, None if other workers took its tasks;
     any other refusal is the answer."""
-    reply = await _claim(request, actor, svc, base_id, group)
+    reply = await _claim(request, actor, svc, base, group)
     if reply.accepted:
         # a reply decided before alternatives existed names no task: it was the group's only
-        return web.json_response({"task_id": group[0], **outcome(reply)}, status=201)
+        return replied(reply, {"task_id": group[0], **outcome(reply)}, 201)
     if reply.code not in LOST_RACE:
         raise refusal(reply)
     return None
 
 
-async def _claim(request: web.Request, actor: Actor, svc: Services, base_id: str,
+async def _claim(request: web.Request, actor: Actor, svc: Services, base: tuple[str, str],
                  group: tuple[str, ...]) -> Reply:  # fmt: skip
     command = build(ClaimTask, {"task_id": group[0], "worker_id": actor.actor_id,
                                 "qualifications": actor.qualifications,
                                 "alternatives": group[1:]})  # fmt: skip
     # The tasks are part of the id: one id never names two claims, which could live on two
     # partitions and both be decided, minting the same event ids twice.
+    base_id, fingerprint = base
     return await svc.gateway.send(envelope(request, actor, f"{base_id}.{attempt_suffix(group)}",
-                                           command))  # fmt: skip
+                                           command, fingerprint))  # fmt: skip
 
 
 @route("POST", "/v1/tasks/{task_id}/claim", "Claim one given task", WORKER, ok={201: "claimed"})

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 
+from broker.api import idempotency, json_input
 from broker.api.auth import Actor
 from broker.api.gateway import CommandGateway
 from broker.domain.errors import CODES
@@ -27,12 +27,11 @@ def error_response(status: int, code: str, message: str) -> web.Response:
 
 
 async def read_body(request: web.Request, cls: type) -> Any:
-    """Parse and validate a JSON body into `cls`; anything off is a 4xx with the reason."""
-    try:
-        data = json.loads(await request.read() or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"body is not JSON: {exc}") from exc
-    return build(cls, data)
+    """Parse and validate a JSON body into `cls`; anything off is a 4xx with the reason:
+    415 for another media type, 413 past client_max_size or a field's byte limit, 400 for
+    what is not JSON or past json_input's limits, 422 for what does not fit `cls`."""
+    json_input.check_media_type(request.headers.get("Content-Type"))
+    return build(cls, json_input.parse(await request.read()))
 
 
 def build(cls: type, data: Any) -> Any:
@@ -42,19 +41,17 @@ def build(cls: type, data: Any) -> Any:
         raise ApiError(422, exc.code, str(exc)) from exc
 
 
-def command_id(request: web.Request, actor: Actor) -> str:
-    """Idempotency-Key makes a retried request the same command (same reply, no new events)."""
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return uuid.uuid4().hex
-    if not 1 <= len(key) <= 100:
-        raise ApiError(422, "bad_idempotency_key", "Idempotency-Key must be 1-100 characters")
-    return f"{actor.actor_id}:{key}"
+def command_id(request: web.Request, actor: Actor, target: Iterable[str] = ()) -> str:
+    """Idempotency-Key makes a retried request the same command (same reply, no new events);
+    `target` adds what the path does not say, e.g. the partition key of the command."""
+    return idempotency.command_id(request, actor.actor_id, target)
 
 
-def envelope(request: web.Request, actor: Actor, cmd_id: str, command: Any) -> CommandEnvelope:
-    correlation = request.headers.get("X-Correlation-Id", cmd_id)[:100]
-    return CommandEnvelope(cmd_id, actor.actor_id, actor.role, correlation, command)
+def envelope(request: web.Request, actor: Actor, cmd_id: str, command: Any,
+             fingerprint: str = "") -> CommandEnvelope:  # fmt: skip
+    correlation = request.headers.get("X-Correlation-Id", cmd_id)  # bounded by check_headers
+    return CommandEnvelope(cmd_id, actor.actor_id, actor.role, correlation, command,
+                           fingerprint=fingerprint)  # fmt: skip
 
 
 def outcome(reply: Reply) -> dict[str, Any]:
@@ -68,10 +65,21 @@ def refusal(reply: Reply) -> ApiError:
     return ApiError(status, reply.code, reply.message)
 
 
+def replied(reply: Reply, body: Any, status: int) -> web.Response:
+    """The JSON answer of an accepted command; a reply from the processor's memory (a
+    retry) says so in Idempotent-Replayed, as Stripe's API does."""
+    response = web.json_response(body, status=status)
+    if reply.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
 async def run(
     gateway: CommandGateway, request: web.Request, actor: Actor, command: Any, status: int = 200
 ) -> web.Response:
-    reply = await gateway.send(envelope(request, actor, command_id(request, actor), command))
+    cmd_id = command_id(request, actor, (command.partition_key,))
+    fingerprint = await idempotency.fingerprint(request)
+    reply = await gateway.send(envelope(request, actor, cmd_id, command, fingerprint))
     if not reply.accepted:
         raise refusal(reply)
-    return web.json_response(outcome(reply), status=status)
+    return replied(reply, outcome(reply), status)

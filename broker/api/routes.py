@@ -23,12 +23,18 @@ class Route:
 
 
 COMMON = {
-    400: "malformed request",
+    400: "malformed request: a bad header, path parameter or JSON body (not JSON, not"
+         " UTF-8, nested too deep, a number out of 64-bit range, a lone surrogate)",
     401: "missing or unknown token",
     422: "invalid body",
     429: "rate limited",
 }
-COMMAND = {**COMMON, 403: "not yours", 404: "not found", 409: "refused in this state"}
+# A command is one Kafka record: the processor refuses one whose records would be too large.
+COMMAND = {**COMMON, 403: "not yours", 404: "not found", 409: "refused in this state",
+           413: "too large for the log"}
+# Every route that reads a JSON body (schemas.limits and json_input bound it).
+BODY = {413: "the body, or a free-form field in it, is too large",
+        415: "the body is not application/json"}
 
 
 def route(
@@ -45,6 +51,9 @@ def route(
     def wrap(handler: Handler) -> Handler:
         responses: dict[int, str] = dict(ok or {200: "done"})
         responses.update(COMMAND if errors is None else errors)
+        if body is not None:
+            for status, text in BODY.items():  # a route's own wording of them stays
+                responses.setdefault(status, text)
         if not roles:
             responses.pop(401, None)
         ROUTES.append(Route(method, path, handler, summary, roles, body, responses))

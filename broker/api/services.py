@@ -14,6 +14,7 @@ from broker.api.ratelimit import RateLimiter
 from broker.config import Settings
 from broker.domain.policy import Policy
 from consumers.store import Reader
+from schemas.limits import MAX_PAYLOAD_BYTES
 
 # (worker_id, qualifications, limit, claim-next memory key or None)
 #   -> (the memory's entries, candidate task ids best first: `limit` + the tasks in memory)
@@ -35,5 +36,5 @@ class Services:
     queue: QueueReader
     remember: Remember
     limiter: RateLimiter
-    max_payload_bytes: int = 16 * 1024
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
     batch_chunk: int = 500

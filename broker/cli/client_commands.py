@@ -72,7 +72,7 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
 async def post_file(args: argparse.Namespace) -> int:
     prefix = args.batch_id or args.file.stem.replace(" ", "_")[:32]
     total = None if str(args.file) == "-" else sum(1 for _ in _lines(args.file))
-    posted = refused = 0
+    posted = existing = refused = 0
     started = time.perf_counter()
     limiter = asyncio.Semaphore(args.concurrency)
     columns = (TextColumn("posting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -81,11 +81,13 @@ async def post_file(args: argparse.Namespace) -> int:
             bar = progress.add_task("post", total=total)
 
             async def send(k: int, chunk: list[dict[str, Any]]) -> None:
-                nonlocal posted, refused
+                nonlocal posted, existing, refused
                 async with limiter:
                     try:
                         result = await client.post_batch(f"{prefix}-{k}", chunk)
-                        posted += len(result["task_ids"])
+                        # a batch posted by an earlier run of the same file is not posted again
+                        posted += result["posted"]
+                        existing += result["existing"]
                         refused += len(chunk) - len(result["task_ids"])
                     except ApiError as exc:
                         refused += len(chunk)
@@ -99,6 +101,7 @@ async def post_file(args: argparse.Namespace) -> int:
         json.dumps(
             {
                 "posted": posted,
+                "existing": existing,
                 "refused": refused,
                 "seconds": round(elapsed, 3),
                 "tasks_per_second": round(posted / elapsed, 1) if elapsed else None,

@@ -53,13 +53,12 @@ def run_role(args: argparse.Namespace) -> int:
         processor = CommandProcessor(settings, policy_from_env(), settings.clock(), args.instance)
         processor.run(_stop_on_signals())
     elif args.role == "api":
-        from aiohttp import web
-
         from broker.api.app import live_services, make_app
+        from broker.api.protocol import serve
 
         app = make_app(live_services(settings, policy_from_env()))
         host = os.environ.get("PIECEWORK_HTTP_HOST", "127.0.0.1")
-        web.run_app(app, host=host, port=settings.http_port, print=None)
+        serve(app, host, settings.http_port)  # run_app, but HTTP-level errors in JSON too
     elif args.role == "views":
         from consumers.worker import run_views
 
@@ -79,10 +78,10 @@ def _spawn(role: str, instance: str) -> subprocess.Popen:
 def serve_all(args: argparse.Namespace) -> int:
     """Start every role; restart any child that dies (a crash costs a rebuild, not data)."""
     _logging()
-    from deploy.topics import create_topics
+    from deploy.topics import ensure_topics
 
     settings = Settings.from_env()
-    create_topics(settings.kafka, settings.topics.creation_configs(), settings.partitions)
+    ensure_topics(settings.kafka, settings.partitions, settings.topics)
     os.environ.setdefault("PIECEWORK_CLOCK_ORIGIN_MS", str(time.time_ns() // 1_000_000))
     wanted = [("processor", str(i)) for i in range(args.processes)]
     wanted += [("views", str(i)) for i in range(args.processes)]

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 import redis
 
+from broker.api.idempotency import claim_memory_key, scoped_command_id
 from broker.client import Client
 from tests.faults.roles import fault_stack
 from tests.stack_processes import Stack, probe
@@ -103,7 +104,8 @@ async def _idempotent(stack: Stack) -> None:
         legacy_key = f"legacy-{tag}"
         wanted = next(t for t in posted if t != first["task_id"])
         db = redis.Redis.from_url(stack.env["PIECEWORK_REDIS"])
-        db.rpush(f"pw:idem:claim-next:w{tag}0:{legacy_key}", wanted)
+        base_id = scoped_command_id(f"w{tag}0", "POST", "/v1/claims", {}, (), legacy_key)
+        db.rpush(claim_memory_key(base_id), wanted)
         legacy = await claim_next({**headers, "Idempotency-Key": legacy_key})
         assert legacy["task_id"] == wanted and first["task_id"] != wanted
 
