@@ -13,6 +13,7 @@ COPY schemas ./schemas
 COPY broker ./broker
 COPY consumers ./consumers
 COPY deploy ./deploy
+COPY runtime ./runtime
 RUN pip install . && useradd --system --no-create-home piecework
 
 USER piecework

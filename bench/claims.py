@@ -57,7 +57,7 @@ async def _post_open(url: str, token: str, n: int, qualification: str) -> None:
 async def _queue_holds(qualification: str, n: int, timeout: float = 120) -> None:
     import redis.asyncio as aioredis
 
-    from consumers.queue import open_key
+    from consumers.views.queue import open_key
 
     db = aioredis.Redis.from_url(redis_url())
     deadline = time.monotonic() + timeout

@@ -44,7 +44,7 @@ async def _flow(url: str, op: str, tasks: int, workers: int, requesters: int,
     import redis.asyncio as aioredis
 
     from broker.client import Client
-    from consumers.ledger import worker_key
+    from consumers.views.ledger import worker_key
     from schemas.rules import requester_of_task
 
     prefix = tag()

@@ -67,8 +67,8 @@ def _posted(i: int) -> Any:
 def fold_redis(tasks: int) -> dict[str, Any]:
     import redis
 
-    from consumers.redis_store import RedisStore
-    from consumers.runner import VIEWS, entries_for
+    from consumers.engine.runner import VIEWS, entries_for
+    from consumers.stores.redis_store import RedisStore
 
     client = redis.Redis.from_url(redis_url(), decode_responses=True)
     store = RedisStore(client)

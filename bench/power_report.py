@@ -22,10 +22,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from consumers.power_metrics import power_report
-from consumers.redis_store import RedisStore
-from consumers.runner import Record, digests, fold_log
-from consumers.store import Reader
+from consumers.engine.runner import Record, digests, fold_log
+from consumers.power.figures import power_report
+from consumers.stores.redis_store import RedisStore
+from consumers.stores.store import Reader
 from schemas import events as ev
 from schemas.envelope import EventEnvelope
 from schemas.jsonform import write_lines

@@ -20,10 +20,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from consumers import queue
-from consumers.ops import ZSYNC
-from consumers.queue_query import candidates
-from consumers.redis_store import RedisStore
+from consumers.queries.queue_query import candidates
+from consumers.stores.ops import ZSYNC
+from consumers.stores.redis_store import RedisStore
+from consumers.views import queue
 from schemas.envelope import EventEnvelope
 from schemas.events import TaskPosted
 

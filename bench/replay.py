@@ -6,7 +6,7 @@ Generates a realistic log with the real domain (bench/replay_log.py), encodes it
 msgpack codec as it sits on the topic, then measures in events/s of CPU time (the process's
 own, so a loaded shared machine skews the figures less than wall time would):
   0) msgpack.unpackb alone, a yardstick of the machine;   a) decode only;
-  b) decode + Shard.apply (write side);  c) decode + consumers.runner.fold_log (all views);
+  b) decode + Shard.apply (write side);  c) decode + consumers.engine.runner.fold_log (all views);
   d) the whole audit pass (decode, every check, fold, ledger totals, digests);
   e) the audit of a JSON-lines export of the same log (schemas.jsonform).
 Then profiles one pass with cProfile (deterministic, inflates small functions) and, with
@@ -31,13 +31,13 @@ from pathlib import Path
 import msgpack
 from replay_log import encode_log, make_log
 
-from broker import gc_tuning
-from broker.audit.logfile import export
-from broker.audit.run import Options, audit
-from broker.audit.source import FileLog, Item
 from broker.domain.shard import Shard
-from consumers.memory_store import MemoryStore
-from consumers.runner import fold_log
+from consumers.audit.logfile import export
+from consumers.audit.run import Options, audit
+from consumers.audit.source import FileLog, Item
+from consumers.engine.runner import fold_log
+from consumers.stores.memory_store import MemoryStore
+from runtime import gc_tuning
 from schemas.codec import decode_events, decode_positioned
 
 Raw = tuple[int, int, bytes]

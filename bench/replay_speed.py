@@ -2,7 +2,7 @@
 
 Calls bench/replay.py's passes (another engineer's: a realistic log decided by the real
 domain in bench/replay_log.py; decode / apply / fold) and times them here. If it is
-missing or fails, measures decode + consumers.runner.fold_log into a MemoryStore itself.
+missing or fails, measures decode + consumers.engine.runner.fold_log into a MemoryStore itself.
 
     .venv/bin/python -m bench.replay_speed [--quick]
 """
@@ -54,8 +54,8 @@ def _external(events: int) -> dict[str, Any] | None:
 
 def _internal(events: int) -> dict[str, Any]:
     from bench.replay_log import encode_log, make_log
-    from consumers.memory_store import MemoryStore
-    from consumers.runner import fold_log
+    from consumers.engine.runner import fold_log
+    from consumers.stores.memory_store import MemoryStore
     from schemas.codec import decode_events, decode_positioned
 
     log = make_log(events)
@@ -73,7 +73,7 @@ def _internal(events: int) -> dict[str, Any]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     events = 20_000 if quick else 120_000
-    from broker import gc_tuning
+    from runtime import gc_tuning
 
     gc_tuning.tune()  # as `piecework audit` and every role run
     result = _external(events) or _internal(events)

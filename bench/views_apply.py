@@ -23,10 +23,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from consumers.memory_store import MemoryStore
-from consumers.redis_store import RedisStore
-from consumers.runner import VIEWS, Record, entries_for
-from consumers.store import Store
+from consumers.engine.runner import VIEWS, Record, entries_for
+from consumers.stores.memory_store import MemoryStore
+from consumers.stores.redis_store import RedisStore
+from consumers.stores.store import Store
 from schemas import events as ev
 from schemas.envelope import EventEnvelope
 

@@ -54,8 +54,8 @@ def _threads(raw: str) -> dict[str, float]:
 def in_process(raws: list[tuple[int, int, bytes]], url: str) -> dict[str, dict[str, float]]:
     """The worker's own work without Kafka or Faust, phase by phase: events/s (wall) and
     this process's CPU microseconds per event (Redis's own CPU not included)."""
-    from consumers.redis_store import RedisStore
-    from consumers.runner import VIEWS, entries_for
+    from consumers.engine.runner import VIEWS, entries_for
+    from consumers.stores.redis_store import RedisStore
     from schemas.codec import decode_positioned
 
     store = RedisStore.from_url(url)
@@ -99,9 +99,9 @@ def _packages(raw: str) -> dict[str, float]:
 
 def run(events: int = 60_000, partitions: int = 4, profile: bool = True) -> dict[str, Any]:
     from bench.replay_log import make_log
-    from broker.config import Settings, Topics
-    from consumers.redis_store import RedisStore
+    from consumers.stores.redis_store import RedisStore
     from deploy.topics import create_topics
+    from runtime.config import Settings, Topics
     from tests.views_kit import behind, last_offsets, own_db, produce, start_views, stop
     from tests.views_kit import stored_offsets as stored
 
@@ -160,7 +160,7 @@ def run(events: int = 60_000, partitions: int = 4, profile: bool = True) -> dict
 
 
 def _read_raw(settings: Any) -> list[tuple[int, int, bytes]]:
-    from broker.kafka_io import read_topic
+    from runtime.kafka_io import read_topic
 
     return [(r.partition, r.offset, r.value)
             for r in read_topic(settings.kafka, settings.topics.events, "views-bench")]  # fmt: skip

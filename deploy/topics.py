@@ -1,7 +1,7 @@
 """piecework's topics, created idempotently (the broker does not auto-create: typos fail).
 
 Which topics exist and which settings they need is defined once, by
-`broker.config.Topics.creation_configs` (prefix-aware). This module only applies it:
+`runtime.config.Topics.creation_configs` (prefix-aware). This module only applies it:
 `create_topics` makes the missing ones, `correct_configs` sets what an existing topic
 has wrong (say a dead-letter topic made with the broker's 7-day retention), and
 `ensure_topics` does both for `piecework up`, `piecework serve` and docker-compose.
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import kafka.errors as errors
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
-from broker.config import Settings, Topics
 from deploy import settings as stack_settings
+from runtime.config import Settings, Topics
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from broker.clock import Clock, SystemClock
-from broker.config import Settings, Topics
 from broker.domain.policy import Policy
-from broker.kafka_io import read_topic
 from broker.processor.service import CommandProcessor
 from deploy.topics import create_topics
+from runtime.clock import Clock, SystemClock
+from runtime.config import Settings, Topics
+from runtime.kafka_io import read_topic
 from schemas.codec import decode_events
 from schemas.envelope import EventEnvelope
 

@@ -43,10 +43,10 @@ def sample_names(family: Metric) -> set[str]:
 
 
 def exported_names() -> set[str]:
-    """Every sample name piecework's processes can expose: broker.metrics and the collector."""
-    from broker import metrics
-    from consumers.memory_store import MemoryStore
-    from consumers.power_collector import PowerCollector
+    """Every sample name piecework's processes can expose: runtime.metrics and the collector."""
+    from consumers.power.collector import PowerCollector
+    from consumers.stores.memory_store import MemoryStore
+    from runtime import metrics
 
     families: list[Metric] = []
     for obj in vars(metrics).values():

@@ -26,16 +26,16 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 
 from bench.replay_log import encode_log
-from broker.audit.live import LiveViews, snapshot
-from broker.audit.source import FileLog
-from broker.config import Settings
-from broker.consumer_lag import group_lag
-from broker.kafka_io import read_topic
-from consumers.deadlines import AUTO_APPROVE, LEASES
-from consumers.ledger import ledger_totals, violations
-from consumers.ops import offsets_key
-from consumers.redis_store import RedisStore
-from consumers.runner import VIEWS, Record, digests, fold_log
+from consumers.audit.live import LiveViews, snapshot
+from consumers.audit.source import FileLog
+from consumers.engine.runner import VIEWS, Record, digests, fold_log
+from consumers.stores.ops import offsets_key
+from consumers.stores.redis_store import RedisStore
+from consumers.views.deadlines import AUTO_APPROVE, LEASES
+from consumers.views.ledger import ledger_totals, violations
+from runtime.config import Settings
+from runtime.consumer_lag import group_lag
+from runtime.kafka_io import read_topic
 from schemas.codec import decode_positioned
 from schemas.events import (
     BonusGranted,
@@ -44,7 +44,7 @@ from schemas.events import (
     SubmissionApproved,
     WorkerCredited,
 )
-from tests.stack_processes import OWNER_KEY, Stack, running_stack
+from tests.stack_processes import OWNER_KEY, PATIENCE_S, Stack, running_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,8 +156,8 @@ def ledger_ok(store: RedisStore) -> dict[str, dict[str, int]]:
 # --- the CLI tools of the audit ---------------------------------------------------------
 
 
-def piecework(env: Mapping[str, str], *args: str, timeout: float = 300) -> str:
-    done = subprocess.run([sys.executable, "-m", "broker.cli", *args], env=dict(env),
+def piecework(env: Mapping[str, str], *args: str, timeout: float = PATIENCE_S) -> str:
+    done = subprocess.run([sys.executable, "-m", "deploy.cli", *args], env=dict(env),
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout)  # fmt: skip
     assert done.returncode == 0, f"piecework {' '.join(args)}: {done.returncode}\n{done.stderr}"
     return done.stdout
@@ -183,7 +183,7 @@ def start_views(env: Mapping[str, str], instance: str, log: Path) -> subprocess.
         out.write(f"\n----- views {instance} started -----\n".encode())
         out.flush()
         return subprocess.Popen(
-            [sys.executable, "-m", "broker.cli", "run", "views", "--instance", instance],
+            [sys.executable, "-m", "deploy.cli", "run", "views", "--instance", instance],
             env=dict(env), cwd=log.parent, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)  # fmt: skip
 

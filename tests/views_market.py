@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 
 from broker.client import ApiError, Client
+from tests.stack_processes import PATIENCE_S, PATIENT_RETRIES
 
 FAILURES = (ApiError, aiohttp.ClientError, asyncio.TimeoutError, TimeoutError)
 REWARD = 30_000  # 3 euro-cents
@@ -51,7 +52,9 @@ class Mix:
     unreviewed: float = 0.2  # of the submissions: auto-approved by the timer
     lease_seconds: int = 1_800  # market time: 3 s of real time at clock speed 600
     auto_approve_seconds: int = 1_800
-    budget_s: float = 300.0
+    # Seconds on a quiet machine (10,000 tasks in about 90 s); a busy one is many times
+    # slower, and a load cut short fails the tests that count its submissions.
+    budget_s: float = 4 * PATIENCE_S
 
     def spec(self, i: int) -> dict[str, Any]:
         return {"kind": "image_labelling", "reward": REWARD, "currency": "EUR",
@@ -80,7 +83,7 @@ class Market:
         self.requester_index = {f"r{self.tag}x{i}": i for i in range(mix.requesters)}
 
     def client(self, token: str) -> Client:
-        return Client(self.url, token, retries=7, timeout=30)
+        return Client(self.url, token, retries=PATIENT_RETRIES, timeout=30)
 
     async def _call(self, what: str, coro: Any) -> Any:
         try:
@@ -192,16 +195,19 @@ class Background:
         self.thread.start()
         return self
 
-    def wait_submitted(self, count: int, timeout: float) -> int:
+    def wait_submitted(self, count: int, timeout: float = PATIENCE_S) -> int:
         deadline = time.monotonic() + timeout
         while self.market.tally.submitted < count and self.thread.is_alive():
             assert time.monotonic() < deadline, f"only {self.market.tally.submitted} submitted"
             time.sleep(0.05)
         return self.market.tally.submitted
 
-    def join(self, timeout: float) -> Tally:
+    def join(self, timeout: float | None = None) -> Tally:
+        """The load's tally once it ended; by default waits its budget and PATIENCE_S more
+        (its last calls, their retries)."""
+        timeout = self.market.mix.budget_s + PATIENCE_S if timeout is None else timeout
         self.thread.join(timeout)
-        assert not self.thread.is_alive(), "the load did not finish in time"
+        assert not self.thread.is_alive(), f"the load did not finish in {timeout:.0f} s"
         if self.error is not None:
             raise self.error
         assert self.tally is not None

@@ -14,7 +14,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
-from broker import metrics
 from broker.api import (
     handlers_operator,
     handlers_read,
@@ -30,10 +29,11 @@ from broker.api.ratelimit import RateLimiter
 from broker.api.responses import ApiError, error_response
 from broker.api.routes import ROUTES, Route, register
 from broker.api.services import QueueReader, Services
-from broker.config import Settings
 from broker.domain.policy import Policy
-from consumers.queue_query import QueueScript
-from consumers.redis_store import RedisStore
+from consumers.queries.queue_query import QueueScript
+from consumers.stores.redis_store import RedisStore
+from runtime import metrics
+from runtime.config import Settings
 
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)

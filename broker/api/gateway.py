@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
-from broker import metrics
-from broker.config import Settings
+from runtime import metrics
+from runtime.config import Settings
 from schemas.codec import decode_reply, encode_command
 from schemas.envelope import CommandEnvelope, Reply
 from schemas.errors import SchemaError

@@ -18,8 +18,8 @@ from broker.api.handlers_requester import task_of
 from broker.api.responses import ApiError
 from broker.api.routes import COMMON, route
 from broker.api.services import Services
-from consumers import ledger, tasks_view
-from consumers.store import Reader
+from consumers.stores.store import Reader
+from consumers.views import ledger, tasks_view
 from schemas.money import CURRENCIES
 from schemas.rules import requester_of_task
 

@@ -11,9 +11,9 @@ from redis.asyncio import Redis
 from broker.api.auth import TokenStore
 from broker.api.gateway import CommandGateway
 from broker.api.ratelimit import RateLimiter
-from broker.config import Settings
 from broker.domain.policy import Policy
-from consumers.store import Reader
+from consumers.stores.store import Reader
+from runtime.config import Settings
 from schemas.limits import MAX_PAYLOAD_BYTES
 
 # (worker_id, qualifications, limit, claim-next memory key or None)

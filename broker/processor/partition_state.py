@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer
 
-from broker.config import Topics
 from broker.domain.shard import Shard
-from broker.kafka_io import read_partition
-from broker.metrics import REBUILD_SECONDS
+from runtime.config import Topics
+from runtime.kafka_io import read_partition
+from runtime.metrics import REBUILD_SECONDS
 from schemas.codec import decode_events, decode_reply
 from schemas.errors import SchemaError
 

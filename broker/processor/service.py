@@ -27,16 +27,16 @@ from kafka.errors import (
 )
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from broker import metrics
-from broker.clock import Clock
-from broker.config import Settings
-from broker.deadletter import dead_letter_for
 from broker.domain.policy import Policy
 from broker.domain.shard import Decision
-from broker.kafka_io import snapshot_consumer
 from broker.processor import transactions, writable
 from broker.processor.partition_state import PartitionState, rebuild
 from broker.processor.writable import EncodedDecision, Unwritable, encode_decision
+from runtime import metrics
+from runtime.clock import Clock
+from runtime.config import Settings
+from runtime.deadletter import dead_letter_for
+from runtime.kafka_io import snapshot_consumer
 from schemas.codec import decode_command, decode_reply, encode_reply
 from schemas.envelope import CommandEnvelope, Reply
 from schemas.errors import SchemaError

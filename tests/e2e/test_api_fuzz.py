@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from broker.client import Client
-from tests.stack_processes import probe, running_stack
+from tests.stack_processes import PATIENCE_S, PATIENT_RETRIES, probe, running_stack
 
 CHECKS = ",".join(
     (
@@ -25,18 +25,20 @@ CHECKS = ",".join(
         "response_schema_conformance",
     )
 )
+# One schemathesis run per role: about a minute on a quiet machine.
+RUN_TIMEOUT_S = 2 * PATIENCE_S
 
 
 async def tokens(url: str, operator_token: str) -> dict[str, str]:
     async with Client(url, operator_token) as operator:
         requester = await operator.create_actor("fuzz-requester", "requester")
         worker = await operator.create_actor("fuzz-worker", "worker", ["fr"])
-    async with Client(url, requester) as client:
+    async with Client(url, requester, retries=PATIENT_RETRIES) as client:
         await client.deposit(1_000_000_000, "EUR")
     return {"operator": operator_token, "requester": requester, "worker": worker}
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(3 * RUN_TIMEOUT_S + PATIENCE_S)
 def test_the_api_survives_schemathesis_for_every_role(kafka_bootstrap, redis_url, tmp_path: Path):
     with running_stack(kafka_bootstrap, redis_url, tmp_path, redis_db=10) as stack:
         probe(stack)
@@ -56,7 +58,7 @@ def test_the_api_survives_schemathesis_for_every_role(kafka_bootstrap, redis_url
                     "--header",
                     f"Authorization: Bearer {token}",
                     "--request-timeout",
-                    "20",
+                    str(int(PATIENCE_S)),
                     "--generation-database",
                     "none",
                     "--suppress-health-check",
@@ -66,7 +68,7 @@ def test_the_api_survives_schemathesis_for_every_role(kafka_bootstrap, redis_url
                 ],
                 capture_output=True,
                 text=True,
-                timeout=400,
+                timeout=RUN_TIMEOUT_S,
             )
             report = result.stdout[-4000:] + result.stderr[-2000:]
             assert result.returncode == 0, f"schemathesis ({role}) found failures:\n{report}"

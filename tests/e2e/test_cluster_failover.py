@@ -17,13 +17,14 @@ import pytest
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from broker.config import Settings, Topics
 from deploy.topics import create_topics
+from runtime.config import Settings, Topics
 from schemas.codec import encode_command
 from schemas.envelope import CommandEnvelope
 from tests.e2e.test_processor_crash import burst, replies_by_command, start_processor
 from tests.faults.private import PrivateKafka, private_kafka
 from tests.faults.verdict import assert_nothing_lost_or_duplicated, audit, read_log
+from tests.stack_processes import HANG_GUARD_S, PATIENCE_S
 
 CHUNK, PAUSE_S = 100, 0.05  # about 2,000 commands/s offered, for about 2.5 s
 
@@ -44,7 +45,7 @@ class Sender(threading.Thread):
                     producer.send(self.settings.topics.commands, encode_command(env),
                                   key=env.partition_key.encode())
                 time.sleep(PAUSE_S)
-            producer.flush(timeout=120)
+            producer.flush(timeout=PATIENCE_S)
             producer.close()
         except BaseException as exc:  # reported by the test
             self.error = exc
@@ -53,7 +54,8 @@ class Sender(threading.Thread):
 def _replies(settings: Settings) -> dict[str, list]:
     """All replies; retried while a just-killed node is still named by the metadata, or
     while a node has not heard of the new topics yet."""
-    for _ in range(30):
+    deadline = time.monotonic() + PATIENCE_S
+    while time.monotonic() < deadline:
         try:
             return replies_by_command(settings)
         except (KafkaError, RuntimeError):
@@ -91,23 +93,23 @@ def _victim(kafka: PrivateKafka, settings: Settings, instance: str) -> tuple[int
     return victim, roles + (", transaction coordinator" if victim == coordinator else "")
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(HANG_GUARD_S)
 def test_kill_9_of_the_events_leader_in_a_three_broker_cluster(tmp_path, unique_name) -> None:
     with private_kafka(tmp_path / "cluster", brokers=3) as kafka:
         settings = Settings(kafka=kafka.bootstrap, topics=Topics(unique_name), partitions=4)
         create_topics(settings.kafka, settings.topics.creation_configs(), settings.partitions)
-        _wait_full_isr(kafka, settings, timeout=30)
+        _wait_full_isr(kafka, settings, timeout=PATIENCE_S)
         commands = burst()
         processor = start_processor(settings, unique_name)
         sender = Sender(settings, commands)
         try:
             sender.start()
-            before = len(_wait_replies(settings, 1_000, timeout=120))
+            before = len(_wait_replies(settings, 1_000, timeout=PATIENCE_S))
             victim, roles = _victim(kafka, settings, unique_name)
             kafka.kill9(victim)
             killed_at = time.monotonic()
             # The processor must carry on with one node dead: min ISR 2 of 3 still holds.
-            during = len(_wait_replies(settings, before + 1_000, timeout=120))
+            during = len(_wait_replies(settings, before + 1_000, timeout=PATIENCE_S))
             failover_s = time.monotonic() - killed_at
             isr = kafka.isr(settings.topics.events)
             assert during >= before + 1_000, f"stalled with node {victim} dead: {during} replies"
@@ -115,13 +117,14 @@ def test_kill_9_of_the_events_leader_in_a_three_broker_cluster(tmp_path, unique_
             began = time.monotonic()
             kafka.start()
             restart_s = time.monotonic() - began
-            replies = _wait_replies(settings, len(commands), timeout=180)
-            sender.join(timeout=60)
+            replies = _wait_replies(settings, len(commands), timeout=PATIENCE_S)
+            sender.join(timeout=PATIENCE_S)
+            assert not sender.is_alive(), f"still sending after {PATIENCE_S:.0f} s"
             assert sender.error is None, f"sending failed: {sender.error!r}"
         finally:
             processor.terminate()
             try:
-                stop_code: int | None = processor.wait(timeout=60)
+                stop_code: int | None = processor.wait(timeout=PATIENCE_S)
             except subprocess.TimeoutExpired:
                 stop_code = None
                 processor.kill()
@@ -135,5 +138,5 @@ def test_kill_9_of_the_events_leader_in_a_three_broker_cluster(tmp_path, unique_
         assert len(accepted) > 1_000, "the burst did real work, not only refusals"
         assert_nothing_lost_or_duplicated(log, accepted)
         audit(settings)
-        assert stop_code is not None, "the processor ignored SIGTERM for 60 s"
-        _wait_full_isr(kafka, settings, timeout=60)  # the restarted node caught up
+        assert stop_code is not None, f"the processor ignored SIGTERM for {PATIENCE_S:.0f} s"
+        _wait_full_isr(kafka, settings, timeout=PATIENCE_S)  # the restarted node caught up

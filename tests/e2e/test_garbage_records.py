@@ -17,9 +17,9 @@ import msgpack
 import pytest
 from kafka import KafkaProducer
 
-from broker.config import Settings
-from broker.deadletter import DeadLetter
-from broker.kafka_io import read_topic
+from runtime.config import Settings
+from runtime.deadletter import DeadLetter
+from runtime.kafka_io import read_topic
 from tests.faults.load import Plan, start_load
 from tests.faults.roles import fault_stack, kill9, restart
 from tests.faults.verdict import (
@@ -28,7 +28,7 @@ from tests.faults.verdict import (
     read_log,
     wait_quiet,
 )
-from tests.stack_processes import probe
+from tests.stack_processes import HANG_GUARD_S, PATIENCE_S, probe
 
 # Topic records are limited to about 1 MiB (the broker's message.max.bytes).
 # The largest value a default topic accepted here (message.max.bytes 1048588, less the
@@ -58,7 +58,7 @@ def inject(settings: Settings, topic: str, partitions: int) -> dict[tuple[int, i
         for p in range(partitions):
             for i, value in enumerate(garbage()):
                 meta = producer.send(topic, value, key=f"garbage-{i}".encode(),
-                                     partition=p).get(timeout=30)
+                                     partition=p).get(timeout=PATIENCE_S)
                 sent[(meta.partition, meta.offset)] = value
     finally:
         producer.close()
@@ -88,21 +88,21 @@ def wait_dead_lettered(settings: Settings, wanted: set[tuple[str, int, int]], ti
         time.sleep(1)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(HANG_GUARD_S)
 def test_garbage_on_every_topic_is_dead_lettered_or_ignored(
     kafka_bootstrap, redis_url, tmp_path
 ) -> None:
-    plan = Plan(requesters=2, workers=6, batches=3, tasks=40, budget_s=90)
+    plan = Plan(requesters=2, workers=6, batches=3, tasks=40)
     with fault_stack(kafka_bootstrap, redis_url, tmp_path) as stack:
         settings = Settings.from_env(stack.env)
         topics = settings.topics
         load = start_load(stack, plan)
-        load.wait_for(accepted=plan.claims // 3, timeout=90)
+        load.wait_for(accepted=plan.claims // 3)
         injected = {t: inject(settings, t, settings.partitions)
                     for t in (topics.commands, topics.events, topics.replies, topics.dead_letter)}
-        seen = load.join(timeout=plan.budget_s + 60)
+        seen = load.join()
         wanted = {(t, p, o) for t in (topics.commands, topics.events) for p, o in injected[t]}
-        letters = wait_dead_lettered(settings, wanted, timeout=90)
+        letters = wait_dead_lettered(settings, wanted, timeout=PATIENCE_S)
         for (topic, p, o), letter in letters.items():
             if (topic, p, o) not in wanted:
                 continue

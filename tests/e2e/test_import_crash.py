@@ -14,16 +14,18 @@ import uuid
 from pathlib import Path
 
 import pytest
+from kafka import TopicPartition
 
 from bench.replay_log import make_log
-from broker.audit.logfile import export, source_records
-from broker.audit.run import Options, audit
-from broker.audit.source import FileLog, KafkaLog, ListLog
-from broker.config import Topics
-from broker.kafka_io import read_topic
+from consumers.audit.logfile import export, source_records
+from consumers.audit.run import Options, audit
+from consumers.audit.source import FileLog, KafkaLog, ListLog
 from deploy.topics import create_topics
+from runtime.config import Topics
+from runtime.kafka_io import partition_ids, read_topic, snapshot_consumer
 from schemas.codec import decode_command, decode_events
 from tests.audit_topics import drop_topics
+from tests.stack_processes import PATIENCE_S
 
 CHUNK, EVENTS = 100, 20_000
 
@@ -31,6 +33,21 @@ CHUNK, EVENTS = 100, 20_000
 def visible(kafka: str, topic: str) -> int:
     """Events (not records: a record holds one decision's events) readable committed."""
     return sum(len(decode_events(r.value)) for r in read_topic(kafka, topic))
+
+
+def wait_first_commit(kafka: str, topic: str, child: subprocess.Popen) -> None:
+    """Until a chunk is committed (a last stable offset above 0) or the importer ended.
+    One cheap request a poll, not a read of the topic: the kill must land early in the
+    import, and a poll that takes seconds on a busy machine would let it run to its end."""
+    consumer = snapshot_consumer(kafka, "import-crash-poll")
+    try:
+        tps = [TopicPartition(topic, p) for p in partition_ids(consumer, topic)]
+        deadline = time.monotonic() + PATIENCE_S
+        while child.poll() is None and not any(consumer.end_offsets(tps).values()):
+            assert time.monotonic() < deadline, f"no chunk committed in {PATIENCE_S:.0f} s"
+            time.sleep(0.005)
+    finally:
+        consumer.close()
 
 
 def commit_points(path: Path, chunk: int) -> set[int]:
@@ -58,22 +75,23 @@ def test_a_killed_import_leaves_whole_chunks_and_resumes(
     path = tmp_path / "events.jsonl"
     with path.open("w") as out:
         export(ListLog(make_log(EVENTS, partitions=4)), out)
-    command = [sys.executable, "-m", "broker.cli", "import", str(path), "--kafka",
+    command = [sys.executable, "-m", "deploy.cli", "import", str(path), "--kafka",
                kafka_bootstrap, "--prefix", topics.prefix, "--chunk", str(CHUNK)]  # fmt: skip
     child = subprocess.Popen(command, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while visible(kafka_bootstrap, topics.events) == 0 and child.poll() is None:
-            assert time.monotonic() < deadline, "no chunk was committed in time"
-            time.sleep(0.05)
-        os.killpg(child.pid, signal.SIGKILL)
+        wait_first_commit(kafka_bootstrap, topics.events, child)
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
     finally:
-        child.wait(timeout=30)
+        child.wait(timeout=PATIENCE_S)
+    assert child.returncode == -signal.SIGKILL, (
+        f"the import ended ({child.returncode}) before the kill: proves nothing")
     seen = visible(kafka_bootstrap, topics.events)
     # all or nothing per transaction
     assert seen in commit_points(path, CHUNK) and 0 < seen < EVENTS, seen
 
-    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, check=False)
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, check=False,
+                             timeout=PATIENCE_S)
     assert resumed.returncode == 0, resumed.stderr
     assert visible(kafka_bootstrap, topics.events) == EVENTS
     log = KafkaLog(kafka_bootstrap, topics.events)

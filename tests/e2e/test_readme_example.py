@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.stack_processes import probe, running_stack
+from tests.stack_processes import PATIENCE_S, probe, running_stack
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -29,14 +29,14 @@ def test_the_readme_example_claims_submits_and_gets_approved(kafka_bootstrap, re
             '"op-secret"', repr(stack.operator_token)
         )
         result = subprocess.run(
-            [sys.executable, "-c", runnable], capture_output=True, text=True, timeout=120
+            [sys.executable, "-c", runnable], capture_output=True, text=True, timeout=PATIENCE_S
         )
         assert result.returncode == 0, result.stderr[-3000:]
         ledger = subprocess.run(
             [
                 sys.executable,
                 "-m",
-                "broker.cli",
+                "deploy.cli",
                 "ledger",
                 "--platform",
                 "--json",
@@ -47,7 +47,7 @@ def test_the_readme_example_claims_submits_and_gets_approved(kafka_bootstrap, re
             ],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=PATIENCE_S,
         )
     assert ledger.returncode == 0, ledger.stderr
     report = json.loads(ledger.stdout)

@@ -52,7 +52,7 @@ def apis(kafka_bootstrap, redis_url, tmp_path_factory) -> Iterator[Apis]:
         env = {**stack.env, "PIECEWORK_HTTP_PORT": str(port)}
         with open(workdir / "api-2.log", "wb") as out:
             second = subprocess.Popen(
-                [sys.executable, "-m", "broker.cli", "run", "api", "--instance", "second"],
+                [sys.executable, "-m", "deploy.cli", "run", "api", "--instance", "second"],
                 env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
         # One of the stack's processes now: stopped with them, its log tail shown on failure.
@@ -210,7 +210,7 @@ def test_the_cli_issues_lists_and_revokes(apis) -> None:
     env = {**os.environ, "PIECEWORK_URL": apis.stack.url, "PIECEWORK_TOKEN": apis.operator}
 
     def piecework(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "broker.cli", "token", *args], env=env,
+        return subprocess.run([sys.executable, "-m", "deploy.cli", "token", *args], env=env,
                               capture_output=True, text=True, timeout=120)
 
     async def create() -> str:

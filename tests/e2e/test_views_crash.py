@@ -18,10 +18,10 @@ import uuid
 import pytest
 
 from broker.client import Client
-from broker.config import Settings
-from consumers.redis_store import RedisStore
-from consumers.runner import digests
-from tests.stack_processes import Stack, probe
+from consumers.engine.runner import digests
+from consumers.stores.redis_store import RedisStore
+from runtime.config import Settings
+from tests.stack_processes import HANG_GUARD_S, PATIENCE_S, PATIENT_RETRIES, Stack, probe
 from tests.views_kit import (
     behind,
     export_and_fold,
@@ -45,7 +45,7 @@ TASKS = 3_000
 KILLS = 3
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(HANG_GUARD_S)
 def test_kill_9_of_the_views_worker_mid_stream_loses_and_repeats_nothing(
     kafka_bootstrap, redis_url, tmp_path
 ) -> None:
@@ -58,7 +58,7 @@ def test_kill_9_of_the_views_worker_mid_stream_loses_and_repeats_nothing(
         load = Background(Market(stack.url, stack.operator_token, Mix(tasks=TASKS))).start()
         kills = []
         for k in range(1, KILLS + 1):
-            load.wait_submitted(k * TASKS // (KILLS + 1), 180)
+            load.wait_submitted(k * TASKS // (KILLS + 1))
             before = sum(stored_offsets(store)["queue"].values())
             asyncio.run(_post_burst(stack, burst, f"burst{k}"))
             applied = _kill_when_applied(stack, store, before + BURST // 5)
@@ -66,13 +66,13 @@ def test_kill_9_of_the_views_worker_mid_stream_loses_and_repeats_nothing(
             kills.append((applied, behind(store, log_end)))
             time.sleep(1.0)  # the load goes on without views: claims find an idle queue
             restart_views(stack)
-        tally = load.join(240)
+        tally = load.join()
         stack.assert_alive()
         assert tally.submitted == TASKS, tally.outcomes
-        wait_deadlines_settled(store, 60, settings.clock().now_ms, stack.assert_alive)
-        records, _ = quiescent_log(settings.kafka, settings.topics.events, store, 90,
+        wait_deadlines_settled(store, PATIENCE_S, settings.clock().now_ms, stack.assert_alive)
+        records, _ = quiescent_log(settings.kafka, settings.topics.events, store, PATIENCE_S,
                                    stack.assert_alive)  # fmt: skip
-        wait_views_lag_zero(settings, 30)
+        wait_views_lag_zero(settings, PATIENCE_S)
 
         live = live_snapshot(store)
         exported, replayed = export_and_fold(stack.env, tmp_path / "events.jsonl")
@@ -102,7 +102,7 @@ BURST = 2_000
 async def _requester(stack: Stack) -> str:
     async with Client(stack.url, stack.operator_token) as operator:
         token = await operator.create_actor(f"burst-{uuid.uuid4().hex[:6]}", "requester")
-    async with Client(stack.url, token) as requester:
+    async with Client(stack.url, token, retries=PATIENT_RETRIES) as requester:
         await requester.deposit(10**12, "EUR")
     return token
 
@@ -111,14 +111,15 @@ async def _post_burst(stack: Stack, token: str, batch_id: str) -> None:
     """Tasks nobody qualifies for: they only make events for the views to fold."""
     spec = {"kind": "survey", "reward": 1_000, "currency": "EUR", "estimated_seconds": 10,
             "qualifications": ["nobody-has-it"], "payload": {"q": batch_id}}  # fmt: skip
-    async with Client(stack.url, token, timeout=60) as requester:
+    # A 503 (no reply within the API's 10 s) is sent again with the same Idempotency-Key.
+    async with Client(stack.url, token, retries=PATIENT_RETRIES, timeout=60) as requester:
         await requester.post_batch(batch_id, [spec] * BURST)
 
 
 def _kill_when_applied(stack: Stack, store: RedisStore, offsets: int) -> int:
     """kill -9 the views worker once its queue view passed `offsets` (summed over
     partitions); return how far past the pre-burst sum it got."""
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + PATIENCE_S
     while (now := sum(stored_offsets(store)["queue"].values())) < offsets:
         stack.assert_alive()
         assert time.monotonic() < deadline, "the views never folded the burst"

@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from broker.config import Settings
-from consumers.redis_store import RedisStore
+from consumers.stores.redis_store import RedisStore
+from runtime.config import Settings
 from schemas.events import SubmissionApproved
-from tests.stack_processes import probe
+from tests.stack_processes import HANG_GUARD_S, PATIENCE_S, probe
 from tests.views_kit import (
     audit_json,
     export_and_fold,
@@ -36,7 +36,7 @@ DBS = (5, 6, 7, 8, 4)
 QUIET = {**STACK_ENV, "PIECEWORK_LOG_LEVEL": "WARNING"}
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(HANG_GUARD_S)
 def test_a_lifecycle_of_10k_tasks_folds_into_views_equal_to_the_replayed_log(
     kafka_bootstrap, redis_url, tmp_path
 ) -> None:
@@ -52,11 +52,12 @@ def test_a_lifecycle_of_10k_tasks_folds_into_views_equal_to_the_replayed_log(
         load_s = time.monotonic() - load_began
         stack.assert_alive()
         assert tally.submitted == TASKS, tally.outcomes
-        settle_s = wait_deadlines_settled(store, 60, settings.clock().now_ms, stack.assert_alive)
-        records, drain_s = quiescent_log(settings.kafka, settings.topics.events, store, 60,
-                                         stack.assert_alive)  # fmt: skip
+        settle_s = wait_deadlines_settled(store, PATIENCE_S, settings.clock().now_ms,
+                                          stack.assert_alive)  # fmt: skip
+        records, drain_s = quiescent_log(settings.kafka, settings.topics.events, store,
+                                         PATIENCE_S, stack.assert_alive)  # fmt: skip
 
-        lag_s = wait_views_lag_zero(settings, 30)
+        lag_s = wait_views_lag_zero(settings, PATIENCE_S)
 
         checks = time.monotonic()
         live = live_snapshot(store)

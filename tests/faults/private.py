@@ -20,6 +20,7 @@ from kafka.errors import KafkaError
 
 from deploy import kafka_launcher, processes, stack
 from deploy.settings import KafkaNode, StackSettings, default_jar_dir
+from tests.stack_processes import PATIENCE_S
 
 
 def _free(port: int) -> bool:
@@ -82,7 +83,8 @@ class PrivateKafka:
     def kill9(self, node_id: int) -> None:
         record = self.record(node_id)
         os.kill(record.pid, 9)
-        processes.wait_until(lambda: not processes.is_running(record), 10)
+        assert processes.wait_until(lambda: not processes.is_running(record), PATIENCE_S), (
+            f"kafka node {node_id} still running {PATIENCE_S:.0f} s after SIGKILL")
 
     def start(self) -> list[stack.ServiceState]:
         """Start whatever node is not running, on the same data dirs; wait until ready."""
@@ -96,16 +98,16 @@ class PrivateKafka:
     def _describe(self, topic: str) -> list[dict]:
         # For seconds after a kill the metadata still names the dead node, and a client
         # may send its request there: ask the live ones, and ask again.
-        for attempt in range(20):
+        deadline = time.monotonic() + PATIENCE_S
+        while True:
             alive = ",".join(n.address for n in self.nodes if ready(n))
             try:
                 with KafkaAdminClient(bootstrap_servers=alive, client_id="fault-describe") as a:
                     return a.describe_topics([topic])[0]["partitions"]
             except KafkaError:
-                if attempt == 19:
+                if time.monotonic() > deadline:
                     raise
                 time.sleep(1)
-        raise AssertionError("unreachable")
 
     def leaders(self, topic: str) -> dict[int, int]:
         """partition -> node id of its leader."""

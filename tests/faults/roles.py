@@ -13,7 +13,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from tests.stack_processes import Stack, running_stack
+from tests.stack_processes import PATIENCE_S, Stack, running_stack
 
 # Redis DBs no other test file flushes (12: audit and power tests; 4-11, 14, 15 taken too).
 FAULT_DBS = (13, 3, 2, 1)
@@ -44,14 +44,14 @@ def kill9(stack: Stack, role: str) -> None:
     proc.wait(timeout=10)
 
 
-def restart(stack: Stack, role: str, ready_timeout: float = 60.0) -> subprocess.Popen:
+def restart(stack: Stack, role: str, ready_timeout: float = PATIENCE_S) -> subprocess.Popen:
     """Start the role again with the same environment and instance id (the processor's
     transactional id is stable across restarts, so it fences its dead predecessor)."""
     instance = stack.env["PIECEWORK_TOPIC_PREFIX"].rsplit(".", 1)[1]
     with open(stack.log(role), "ab") as out:
         out.write(f"\n----- {role} restarted -----\n".encode())
         out.flush()
-        cmd = [sys.executable, "-m", "broker.cli", "run", role, "--instance", instance]
+        cmd = [sys.executable, "-m", "deploy.cli", "run", role, "--instance", instance]
         proc = subprocess.Popen(cmd, env=stack.env, cwd=stack.log_dir, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     stack.processes[role] = proc

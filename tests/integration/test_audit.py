@@ -18,13 +18,13 @@ import pytest
 import redis
 
 from broker.api.gateway import CommandGateway
-from broker.audit.live import snapshot
-from broker.cli import main
-from broker.kafka_io import read_topic
-from consumers.ledger import worker_key
-from consumers.redis_store import RedisStore
-from consumers.runner import digests, fold_log
+from consumers.audit.live import snapshot
+from consumers.engine.runner import digests, fold_log
+from consumers.stores.redis_store import RedisStore
+from consumers.views.ledger import worker_key
+from deploy.cli import main
 from deploy.topics import create_topics
+from runtime.kafka_io import read_topic
 from schemas import commands as c
 from schemas.codec import decode_events, decode_positioned
 from schemas.envelope import CommandEnvelope

@@ -9,8 +9,8 @@ from kafka.admin import KafkaAdminClient
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import REGISTRY
 
-from broker.config import Settings, Topics
-from broker.consumer_lag import group_lag, poll_once
+from runtime.config import Settings, Topics
+from runtime.consumer_lag import group_lag, poll_once
 
 
 def test_lag_counts_what_each_group_has_not_committed(

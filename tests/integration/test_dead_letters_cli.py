@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from broker.cli import main
-from broker.deadletter import DeadLetter
+from deploy.cli import main
 from deploy.topics import create_topics
+from runtime.deadletter import DeadLetter
 from tests.audit_topics import drop_topics
 from tests.live_write_side import settings_for
 

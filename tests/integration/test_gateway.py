@@ -9,8 +9,8 @@ from aiokafka.errors import KafkaError
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from broker.api.gateway import CommandGateway, CommandTooLarge, ReplyTimeout
-from broker.kafka_io import read_topic
 from deploy.topics import create_topics
+from runtime.kafka_io import read_topic
 from schemas.commands import DepositFunds, PostTasks, TaskSpec
 from schemas.envelope import CommandEnvelope
 from tests.live_write_side import settings_for, write_side

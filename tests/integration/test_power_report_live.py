@@ -13,10 +13,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
-from consumers import power_snapshot
-from consumers.power_metrics import power_report
-from consumers.redis_store import RedisStore
-from consumers.runner import fold_log
+from consumers.engine.runner import fold_log
+from consumers.power import snapshot as power_snapshot
+from consumers.power.figures import power_report
+from consumers.stores.redis_store import RedisStore
 from tests.view_story import Story, full_story
 
 REDIS = os.environ.get("PIECEWORK_REDIS", "redis://127.0.0.1:6379/0")

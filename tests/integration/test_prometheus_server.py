@@ -27,10 +27,10 @@ import redis
 from prometheus_client import CollectorRegistry, start_http_server
 
 from broker.domain.policy import Policy
-from consumers.power_collector import PowerCollector
-from consumers.power_metrics import power_report
-from consumers.redis_store import RedisStore
-from consumers.runner import fold_log
+from consumers.engine.runner import fold_log
+from consumers.power.collector import PowerCollector
+from consumers.power.figures import power_report
+from consumers.stores.redis_store import RedisStore
 from tests.stack_processes import OWNER_KEY
 from tests.view_story import full_story
 

@@ -9,9 +9,9 @@ import uuid
 import redis
 import redis.asyncio as aioredis
 
-from consumers.queue import SIGS, claimed_key, open_key, signature
-from consumers.queue_query import QueueScript, candidates, merge_found
-from consumers.redis_store import RedisStore
+from consumers.queries.queue_query import QueueScript, candidates, merge_found
+from consumers.stores.redis_store import RedisStore
+from consumers.views.queue import SIGS, claimed_key, open_key, signature
 
 
 def test_merge_found_ranks_score_then_member() -> None:

@@ -19,7 +19,7 @@ def test_simulated_marketplace_trades_through_the_api(kafka_bootstrap, redis_url
     with running_stack(kafka_bootstrap, redis_url, tmp_path / "stack", redis_db=REDIS_DB,
                        clock_speed=SPEED) as stack:
         probe(stack)
-        cmd = [sys.executable, "-m", "broker.cli", "simulate", "--url", stack.url,
+        cmd = [sys.executable, "-m", "deploy.cli", "simulate", "--url", stack.url,
                "--seed", "7", "--duration", str(DURATION_S), "--requesters", "6",
                "--workers", "40", "--clock-speed", str(SPEED), "--json"]
         run = subprocess.run(cmd, env=stack.env, capture_output=True, text=True,

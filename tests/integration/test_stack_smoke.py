@@ -16,7 +16,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.structs import OffsetAndMetadata
 
-from broker.config import Topics
+from runtime.config import Topics
 
 
 def _consumer(bootstrap: str, isolation: str, **extra: object) -> KafkaConsumer:

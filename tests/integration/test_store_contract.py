@@ -14,13 +14,25 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
-from consumers import deadlines, ledger, power, queue_query
-from consumers.memory_store import MemoryStore
-from consumers.ops import Entry, hdel, hincrby, hset, hsetnx, offsets_key, sadd, srem, zadd, zrem
-from consumers.ops import zsync as zsync_op
-from consumers.redis_store import RedisStore
-from consumers.runner import PREFIXES, apply_batch, digests, fold_log
-from consumers.store import Store
+from consumers.engine.runner import PREFIXES, apply_batch, digests, fold_log
+from consumers.queries import queue_query
+from consumers.stores.memory_store import MemoryStore
+from consumers.stores.ops import (
+    Entry,
+    hdel,
+    hincrby,
+    hset,
+    hsetnx,
+    offsets_key,
+    sadd,
+    srem,
+    zadd,
+    zrem,
+)
+from consumers.stores.ops import zsync as zsync_op
+from consumers.stores.redis_store import RedisStore
+from consumers.stores.store import Store
+from consumers.views import deadlines, ledger, power
 from tests.view_story import full_story
 
 REDIS = os.environ.get("PIECEWORK_REDIS", "redis://127.0.0.1:6379/0")

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
-from broker.config import Topics
 from deploy.topics import create_topics, ensure_topics
+from runtime.config import Topics
 
 SEVEN_DAYS_MS = "604800000"
 
@@ -47,7 +47,7 @@ def test_piecework_up_corrects_the_retention_of_existing_topics(
     assert retention(kafka_bootstrap, topics.dead_letter) == {topics.dead_letter: SEVEN_DAYS_MS}
     env = {**os.environ, "PIECEWORK_KAFKA": kafka_bootstrap, "PIECEWORK_REDIS": redis_url,
            "PIECEWORK_TOPIC_PREFIX": topics.prefix, "PIECEWORK_PARTITIONS": "1"}
-    done = subprocess.run([sys.executable, "-m", "broker.cli", "up"], env=env,
+    done = subprocess.run([sys.executable, "-m", "deploy.cli", "up"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"corrected {topics.dead_letter}" in " ".join(done.stdout.split()), done.stdout

@@ -13,13 +13,13 @@ import redis
 from kafka.admin import KafkaAdminClient
 
 from bench.replay_log import make_log
-from broker.config import Settings, Topics
-from consumers.ops import offsets_key
-from consumers.redis_store import RedisStore
-from consumers.runner import apply_batch, digests
-from consumers.view_position import EPOCH_KEY, PositionedStore, StoreFlushed, next_offsets
-from consumers.worker import EXIT_REBUILD
+from consumers.engine.runner import apply_batch, digests
+from consumers.engine.view_position import EPOCH_KEY, PositionedStore, StoreFlushed, next_offsets
+from consumers.engine.worker import EXIT_REBUILD
+from consumers.stores.ops import offsets_key
+from consumers.stores.redis_store import RedisStore
 from deploy.topics import create_topics
+from runtime.config import Settings, Topics
 from schemas.positions import offset_of, position
 from tests.stack_processes import OWNER_KEY
 from tests.views_kit import (

@@ -17,8 +17,8 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from prometheus_client import REGISTRY
 
 from broker.api.gateway import CommandGateway
-from broker.deadletter import DeadLetter
-from broker.kafka_io import read_topic
+from runtime.deadletter import DeadLetter
+from runtime.kafka_io import read_topic
 from schemas.codec import decode_reply, encode_command
 from schemas.commands import ClaimTask, DepositFunds, PostTasks, SubmitWork, TaskSpec
 from schemas.envelope import CommandEnvelope, Reply

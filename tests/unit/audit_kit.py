@@ -11,8 +11,8 @@ import dataclasses
 import zlib
 from typing import Any
 
-from broker.audit.logfile import event_key
 from broker.domain.stamping import aggregate_of
+from consumers.audit.logfile import event_key
 from schemas import commands as c
 from schemas.envelope import EventEnvelope
 from tests.unit.domain_kit import OPERATOR, T0, Market

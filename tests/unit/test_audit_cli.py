@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from broker.audit.logfile import export
-from broker.audit.source import ListLog
-from broker.cli import main
+from consumers.audit.logfile import export
+from consumers.audit.source import ListLog
+from deploy.cli import main
 from schemas import events as ev
 from tests.unit.audit_kit import T0, appended, good_log
 

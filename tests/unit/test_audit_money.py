@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from broker.audit.checks import decoding, money, views
-from broker.audit.run import Options, audit
-from broker.audit.source import ListLog
-from consumers.ledger import ledger_totals
-from consumers.runner import fold_log
+from consumers.audit.checks import decoding, money, views
+from consumers.audit.run import Options, audit
+from consumers.audit.source import ListLog
+from consumers.engine.runner import fold_log
+from consumers.views.ledger import ledger_totals
 from schemas import commands as c
 from schemas import events as ev
 from tests.unit.audit_kit import as_records, first, good_log, replaced, with_event

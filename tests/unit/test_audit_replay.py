@@ -9,15 +9,15 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from broker.audit import deadletters
-from broker.audit.checks import ids
-from broker.audit.logfile import event_key, export, raw_line
-from broker.audit.replay import Replay
-from broker.audit.run import Options, audit
-from broker.audit.source import FileLog, ListLog, Undecodable, parse_line
-from broker.deadletter import DeadLetter
-from consumers.memory_store import MemoryStore
-from consumers.runner import VIEWS, digests, fold_log
+from consumers.audit import deadletters
+from consumers.audit.checks import ids
+from consumers.audit.logfile import event_key, export, raw_line
+from consumers.audit.replay import Replay
+from consumers.audit.run import Options, audit
+from consumers.audit.source import FileLog, ListLog, Undecodable, parse_line
+from consumers.engine.runner import VIEWS, digests, fold_log
+from consumers.stores.memory_store import MemoryStore
+from runtime.deadletter import DeadLetter
 from schemas.errors import SchemaError
 from tests.unit.audit_kit import T0, good_log
 

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from broker.deadletter import MAX_COPY_BYTES, PREFIX_BYTES, DeadLetter, dead_letter
+from runtime.deadletter import MAX_COPY_BYTES, PREFIX_BYTES, DeadLetter, dead_letter
 
 
 def letter_for(value: bytes) -> DeadLetter:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from broker.cli import build_parser
 from deploy import kafka_config, kafka_launcher, kafka_probe, processes, stack
+from deploy.cli import build_parser
 from deploy.settings import from_env
 
 

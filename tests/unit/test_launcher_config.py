@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from broker.cli import build_parser
-from broker.config import Topics
 from deploy import kafka_config, processes, redis_launcher, stack
+from deploy.cli import build_parser
 from deploy.settings import from_env, parse_host_port
+from runtime.config import Topics
 
 REPO = Path(__file__).resolve().parents[2]
 

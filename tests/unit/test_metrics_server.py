@@ -7,9 +7,9 @@ import urllib.request
 
 import pytest
 
-from broker.config import Settings
-from broker.consumer_lag import lag
-from broker.metrics_server import metrics_port, start_role_metrics
+from runtime.config import Settings
+from runtime.consumer_lag import lag
+from runtime.metrics_server import metrics_port, start_role_metrics
 
 
 @pytest.mark.parametrize(

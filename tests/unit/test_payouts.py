@@ -1,9 +1,9 @@
 """Payout runs: who is paid, how much, and that a run is idempotent."""
 
-from consumers.ledger import worker_key
-from consumers.memory_store import MemoryStore
-from consumers.ops import Entry, hincrby
-from consumers.payouts import PayoutPolicy, due_run, payout_commands
+from consumers.stores.memory_store import MemoryStore
+from consumers.stores.ops import Entry, hincrby
+from consumers.timers.payouts import PayoutPolicy, due_run, payout_commands
+from consumers.views.ledger import worker_key
 
 
 def ledger_with(balances: dict[tuple[str, str], int]) -> MemoryStore:

@@ -8,12 +8,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from consumers import power
-from consumers.memory_store import MemoryStore
-from consumers.ops import Entry, hincrby, offsets_key
-from consumers.power_collector import PowerCollector
-from consumers.power_gauges import samples, top_by_reviews
-from consumers.store import Reader
+from consumers.power.collector import PowerCollector
+from consumers.power.gauges import samples, top_by_reviews
+from consumers.stores.memory_store import MemoryStore
+from consumers.stores.ops import Entry, hincrby, offsets_key
+from consumers.stores.store import Reader
+from consumers.views import power
 
 FLOORS = {"EUR": 6_000_000, "USD": 7_250_000}
 STUB: dict[str, Any] = {

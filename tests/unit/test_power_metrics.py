@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from consumers import power_snapshot, power_stats
-from consumers.power_metrics import power_report
-from consumers.runner import fold_log
+from consumers.engine.runner import fold_log
+from consumers.power import snapshot as power_snapshot
+from consumers.power import stats as power_stats
+from consumers.power.figures import power_report
 from tests.view_story import Story, full_story
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from broker.cli import report as cli
-from broker.report.fmt import duration, money, pct
-from broker.report.html import render_html
-from consumers.power_metrics import power_report, summarize
-from consumers.power_snapshot import collect
-from consumers.runner import fold_log
+from consumers.engine.runner import fold_log
+from consumers.power.figures import power_report, summarize
+from consumers.power.report.fmt import duration, money, pct
+from consumers.power.report.html import render_html
+from consumers.power.snapshot import collect
+from deploy.cli import report as cli
 from schemas.jsonform import write_lines
 from tests.view_story import Story
 

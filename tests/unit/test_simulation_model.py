@@ -9,8 +9,8 @@ import msgpack
 import pytest
 
 from broker.domain.policy import implied_hourly
-from broker.simulation.kinds import AUDIO_HOURS, BULK_ASSIGNMENTS, MICRO, WAGE_FLOORS
-from broker.simulation.model import (
+from deploy.simulation.kinds import AUDIO_HOURS, BULK_ASSIGNMENTS, MICRO, WAGE_FLOORS
+from deploy.simulation.model import (
     PROFILES,
     THIN_REASONS,
     claim_outcome,
@@ -18,7 +18,7 @@ from broker.simulation.model import (
     draw_worker,
     review,
 )
-from broker.simulation.plan import MAX_BATCH, make_plan
+from deploy.simulation.plan import MAX_BATCH, make_plan
 from schemas.commands import TaskSpec
 from schemas.fields import from_plain
 

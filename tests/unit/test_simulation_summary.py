@@ -7,8 +7,8 @@ import asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from broker.simulation.summary import Summary, TrackedClient
-from broker.simulation.world import attempt
+from deploy.simulation.summary import Summary, TrackedClient
+from deploy.simulation.world import attempt
 
 
 def _app() -> web.Application:

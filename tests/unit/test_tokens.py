@@ -13,7 +13,7 @@ from broker.api.responses import ApiError, build
 from broker.api.routes import ROUTES
 from broker.api.token_bodies import TokenBody
 from broker.api.token_keys import TOKEN_ID_HEX, TokenKeys
-from broker.cli import build_parser
+from deploy.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN_ROUTES = {("post", "/v1/actors/{actor_id}/tokens"), ("get", "/v1/actors/{actor_id}/tokens"),

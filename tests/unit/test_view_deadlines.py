@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from consumers import deadlines as dl
-from consumers.deadlines import Deadline, due
-from consumers.memory_store import MemoryStore
-from consumers.runner import apply_batch, fold_log
+from consumers.engine.runner import apply_batch, fold_log
+from consumers.stores.memory_store import MemoryStore
+from consumers.views import deadlines as dl
+from consumers.views.deadlines import Deadline, due
 from tests.view_story import T0, Story
 
 VIEWS = {dl.VIEW: dl.project}

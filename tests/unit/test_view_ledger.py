@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from consumers import ledger
-from consumers.memory_store import MemoryStore
-from consumers.ops import Entry, Op, hincrby, offsets_key
-from consumers.runner import apply_batch, fold_log
+from consumers.engine.runner import apply_batch, fold_log
+from consumers.stores.memory_store import MemoryStore
+from consumers.stores.ops import Entry, Op, hincrby, offsets_key
+from consumers.views import ledger
 from tests.view_story import Story, full_story
 
 VIEWS = {ledger.VIEW: ledger.project}

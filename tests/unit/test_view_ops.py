@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.ops import hdel, hincrby, hset, hset_many, is_offsets_key, offsets_key, zadd
+from consumers.stores.ops import hdel, hincrby, hset, hset_many, is_offsets_key, offsets_key, zadd
 
 
 def test_values_are_stored_as_strings() -> None:

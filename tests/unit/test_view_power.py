@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from consumers import power
-from consumers.histogram import bucket, bucket_bounds
-from consumers.memory_store import MemoryStore
-from consumers.runner import apply_batch, fold_log
+from consumers.engine.runner import apply_batch, fold_log
+from consumers.power.histogram import bucket, bucket_bounds
+from consumers.stores.memory_store import MemoryStore
+from consumers.views import power
 from tests.view_story import Story, full_story
 
 VIEWS = {power.VIEW: power.project}

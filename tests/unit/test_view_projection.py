@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from consumers import deadlines, ledger, power, queue, tasks_view
-from consumers.ops import Op, hincrby
-from consumers.projection import Handlers
+from consumers.stores.ops import Op, hincrby
+from consumers.views import deadlines, ledger, power, queue, tasks_view
+from consumers.views.projection import Handlers
 from schemas.envelope import EventEnvelope
 from schemas.events import FundsDeposited, TaskCancelled, TaskExpired
 

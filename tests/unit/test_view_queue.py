@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from consumers import queue
-from consumers.memory_store import MemoryStore
-from consumers.queue_query import candidates, satisfied
-from consumers.runner import apply_batch, fold_log
+from consumers.engine.runner import apply_batch, fold_log
+from consumers.queries.queue_query import candidates, satisfied
+from consumers.stores.memory_store import MemoryStore
+from consumers.views import queue
 from tests.view_story import T0, Story
 
 VIEWS = {queue.VIEW: queue.project}

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from consumers import ledger, queue
-from consumers.memory_store import MemoryStore
-from consumers.ops import offsets_key
-from consumers.runner import VIEWS, apply_batch, digests, entries_for, fold_log
+from consumers.engine.runner import VIEWS, apply_batch, digests, entries_for, fold_log
+from consumers.stores.memory_store import MemoryStore
+from consumers.stores.ops import offsets_key
+from consumers.views import ledger, queue
 from tests.view_story import Story, full_story
 
 

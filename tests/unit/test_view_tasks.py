@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from consumers import tasks_view as tv
-from consumers.memory_store import MemoryStore
-from consumers.runner import apply_batch, fold_log
+from consumers.engine.runner import apply_batch, fold_log
+from consumers.stores.memory_store import MemoryStore
+from consumers.views import tasks_view as tv
 from tests.view_story import T0, Story
 
 VIEWS = {tv.VIEW: tv.project}

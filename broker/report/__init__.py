@@ -1,4 +1,0 @@
-"""Rendering of the power report: a terminal table, and an HTML page with plots.
-
-The figures come from consumers.power_metrics; nothing here computes a metric.
-"""

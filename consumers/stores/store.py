@@ -1,0 +1,69 @@
+"""What every view store offers: apply entries atomically, read a few shapes, and digest.
+
+Queries (queue candidates, due deadlines, ledger totals) take a `Reader`, so the same
+logic runs over the live Redis and over a MemoryStore rebuilt by replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
+
+from consumers.stores.ops import Entry
+
+Scored = tuple[str, float]
+Window = tuple[str, int, int]  # key, start rank, stop rank
+# One key's normalised content: its type letter and sorted (name, value) pairs.
+Dumped = tuple[str, str, list[tuple[str, str]]]
+
+
+class Reader(Protocol):
+    def hgetall(self, key: str) -> dict[str, str]: ...
+
+    def hgetall_many(self, keys: Sequence[str]) -> list[dict[str, str]]: ...
+
+    def smembers(self, key: str) -> set[str]: ...
+
+    def smembers_many(self, keys: Sequence[str]) -> list[set[str]]: ...
+
+    def smismember(self, key: str, members: Sequence[str]) -> list[bool]: ...
+
+    def zrange_many(self, windows: Sequence[Window]) -> list[list[Scored]]:
+        """Per (key, start, stop): members ranked start..stop (inclusive, negative from the
+        end) by ascending score, then member; one round trip for all."""
+        ...
+
+    def zrangebyscore(self, key: str, max_score: float, limit: int) -> list[Scored]: ...
+
+    def scan(self, prefix: str) -> list[str]: ...
+
+
+class Store(Reader, Protocol):
+    def apply(self, entries: Sequence[Entry]) -> int:
+        """Apply every entry above its partition's stored offset; return how many applied."""
+        ...
+
+    def offsets(self, offsets_key: str) -> dict[int, int]: ...
+
+    def dump(self, prefix: str) -> Iterator[Dumped]:
+        """Every key under `prefix` but the offsets, sorted, with its normalised content."""
+        ...
+
+    def digest(self, prefix: str) -> str: ...
+
+
+def format_score(score: float) -> str:
+    # Scores are integers below 2**53 in every view, so this is exact and stable.
+    return repr(float(score))
+
+
+def digest_of(dumped: Iterable[Dumped]) -> str:
+    """sha256 over keys in sorted order; the caller must yield them sorted by key."""
+    h = hashlib.sha256()
+    for key, kind, pairs in dumped:
+        h.update(f"{kind}\x1f{key}\x1e".encode())
+        for name, value in pairs:
+            h.update(f"{name}\x1f{value}\x1e".encode())
+        h.update(b"\x1d")
+    return h.hexdigest()

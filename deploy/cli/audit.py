@@ -1,0 +1,198 @@
+"""`piecework export | import | audit | dead-letters`: the log for auditors and operators."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from kafka.errors import KafkaError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from runtime.config import Settings, Topics
+from schemas.errors import SchemaError
+
+err = Console(stderr=True)
+Command = Callable[[argparse.Namespace], int]
+EXIT_VIOLATION, EXIT_SETUP = 1, 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    def add(name: str, func: Command, text: str) -> argparse.ArgumentParser:
+        p = subparsers.add_parser(name, help=text, description=text)
+        p.add_argument("--kafka", help="bootstrap servers (default: PIECEWORK_KAFKA)")
+        p.add_argument("--prefix", help="topic prefix (default: PIECEWORK_TOPIC_PREFIX)")
+        p.set_defaults(func=_guarded(func))
+        return p
+
+    p = add("export", cmd_export, "write the events topic to JSON lines (read committed)")
+    p.add_argument("--out", default="-", help="file to write, - for stdout (default)")
+    p.add_argument("--topic", help="topic to export (default: <prefix>.events)")
+    p = add("import", cmd_import, "write an export into the EMPTY events topic of a deployment")
+    p.add_argument("file")
+    p.add_argument("--resume", action="store_true", help="continue a crashed import")
+    p.add_argument("--force", action="store_true", help="import despite partition mismatches")
+    p.add_argument("--chunk", type=int, default=5_000, help="records per Kafka transaction")
+    p = add("audit", cmd_audit, "replay the log, rebuild every view and check the invariants")
+    p.add_argument("--events", metavar="FILE", help="audit an export instead of the topic")
+    p.add_argument("--until", type=int, metavar="TIMESTAMP_MS",
+                   help="stop each partition at its first event after this instant")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-live", action="store_true", help="do not compare with the live views")
+    p.add_argument("--redis", help="live views' Redis URL (default: PIECEWORK_REDIS)")
+    p.add_argument("--strict", action="store_true", help="an in-flight credit is a violation")
+    p.add_argument("--grace-ms", type=int, default=None,
+                   help="age after which an uncredited approval is lost, not pending")  # fmt: skip
+    p = add("dead-letters", cmd_dead_letters, "list the records of the dead-letter topic")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=None)
+
+
+def _guarded(command: Command) -> Command:
+    """A missing topic, an unreadable file or an unreachable broker is a setup error (exit
+    2) with one line of explanation, not a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (OSError, RuntimeError, KafkaError, SchemaError) as exc:
+            err.print(f"[red]piecework {args.command}:[/] {exc}")
+            return EXIT_SETUP
+
+    return run
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    s = Settings.from_env()
+    return dataclasses.replace(
+        s, kafka=args.kafka or s.kafka, redis=getattr(args, "redis", None) or s.redis,
+        topics=Topics(args.prefix) if args.prefix else s.topics,
+    )  # fmt: skip
+
+
+@contextmanager
+def _progress(
+    label: str, total: int | None, done: Callable[[], int]
+) -> Iterator[Callable[[], None]]:
+    columns = (TextColumn(f"{label:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        bar = progress.add_task(label, total=total or None)
+        yield lambda: progress.update(bar, completed=done())
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from consumers.audit.logfile import export
+    from consumers.audit.source import KafkaLog
+
+    settings = _settings(args)
+    log = KafkaLog(settings.kafka, args.topic or settings.topics.events, "piecework-export")
+    out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
+    started = time.perf_counter()
+    try:
+        with _progress("export", log.total, lambda: log.done) as tick:
+            count = export(log, out, tick)
+    finally:
+        log.close()
+        if out is not sys.stdout:
+            out.close()
+    seconds = time.perf_counter() - started
+    err.print(f"exported {count:,} events from {log.topic} in {seconds:.2f}s "
+              f"({count / max(seconds, 1e-9):,.0f} events/s)")  # fmt: skip
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from consumers.audit.importer import Importer, ImportRefused
+
+    settings = _settings(args)
+    importer = Importer(args.file, settings.kafka, settings.topics)
+    started = time.perf_counter()
+    try:
+        with _progress("check", importer.log.total, lambda: importer.log.done) as tick:
+            count = importer.check(args.resume, args.force)
+            tick()
+        with _progress("import", importer.log.total, lambda: importer.log.done) as tick:
+            written = importer.write(args.chunk, tick)
+    except ImportRefused as exc:
+        err.print(f"[red]import refused:[/] {exc}")
+        return EXIT_SETUP
+    seconds = time.perf_counter() - started
+    err.print(f"imported {written:,} of {count:,} events into {importer.topic} in "
+              f"{seconds:.2f}s ({written / max(seconds, 1e-9):,.0f} events/s)")  # fmt: skip
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from consumers.audit import deadletters
+    from consumers.audit.checks.credits import GRACE_MS
+    from consumers.audit.live import snapshot
+    from consumers.audit.report import render
+    from consumers.audit.run import Options, audit
+    from consumers.audit.source import FileLog, KafkaLog
+    from consumers.stores.redis_store import RedisStore
+
+    settings = _settings(args)
+    live, reason = None, ""
+    read_dead_letters = None
+    if args.events:
+        reason = "auditing a file"
+        source: FileLog | KafkaLog = FileLog(args.events)
+    else:
+        if args.no_live:
+            reason = "--no-live"
+        elif args.until is None:  # before the log is opened: the read must reach the views
+            try:
+                live = snapshot(RedisStore.from_url(settings.redis))
+            except Exception as exc:  # an unreachable Redis skips one check, not the audit
+                reason = f"live views unreachable: {exc}"
+        source = KafkaLog(settings.kafka, settings.topics.events)
+
+        def read_dead_letters() -> list[deadletters.Listed]:
+            return list(deadletters.read(settings.kafka, settings.topics.dead_letter))
+
+    # The grace is in the log's time: a simulation's scaled clock scales it too.
+    grace = args.grace_ms if args.grace_ms is not None else GRACE_MS * settings.clock_speed
+    options = Options(args.until, args.strict, int(grace), reason)
+    try:
+        with _progress("replay", source.total, lambda: source.done) as tick:
+            report = audit(source, options, live, read_dead_letters, tick)
+    finally:
+        if isinstance(source, KafkaLog):
+            source.close()
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        render(report, Console())
+    return 0 if report.ok else EXIT_VIOLATION
+
+
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    from consumers.audit import deadletters
+
+    settings = _settings(args)
+    listed = list(deadletters.read(settings.kafka, settings.topics.dead_letter, args.limit))
+    if args.json:
+        print(json.dumps([item.to_json() for item in listed], indent=2))
+        return 0
+    table = Table(title=f"{settings.topics.dead_letter}: {len(listed)} record(s)",
+                  title_justify="left")  # fmt: skip
+    for column in ("at", "origin", "consumer", "code", "reason", "value (first bytes)"):
+        table.add_column(column, overflow="fold")
+    for item in listed:
+        j = item.to_json()
+        if item.letter is None:
+            table.add_row(f"{item.partition}/{item.offset}", "?", "?", item.code, item.error,
+                          j["raw"][:2 * deadletters.PREVIEW_BYTES])  # fmt: skip
+            continue
+        o = j["origin"]
+        table.add_row(f"{item.partition}/{item.offset}", f"{o['topic']} {o['partition']}/"
+                      f"{o['offset']}", j["consumer"], j["code"], j["reason"],
+                      f"{j['value_head']} ({j['value_bytes']} B)")  # fmt: skip
+    Console().print(table)
+    return 0
