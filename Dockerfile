@@ -14,6 +14,7 @@ COPY broker ./broker
 COPY consumers ./consumers
 COPY deploy ./deploy
 COPY runtime ./runtime
+COPY audit ./audit
 RUN pip install . && useradd --system --no-create-home piecework
 
 USER piecework

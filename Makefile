@@ -30,8 +30,11 @@ test: up
 demo: up
 	$(BIN)/piecework demo
 
+# What CI runs before the tests: ruff, then the import contracts of docs/DESIGN.md#layout
+# ([tool.importlinter] in pyproject.toml). Needs no stack.
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Broker ceiling with Kafka's own perf tools (JVM client, acks=all).
 bench: up

@@ -38,10 +38,13 @@ from rich.progress import (  # noqa: E402
     TimeElapsedColumn,
 )
 
+from runtime.settings import Settings  # noqa: E402
+
 console = Console(stderr=True)
-KAFKA = os.environ.get("PIECEWORK_KAFKA", "127.0.0.1:9092")
-REDIS_BASE = os.environ.get("PIECEWORK_REDIS", "redis://127.0.0.1:6379/0")
-REDIS_DB = int(os.environ.get("PIECEWORK_BENCH_REDIS_DB", "9"))
+SETTINGS = Settings.from_env()  # once, for every bench of this process
+KAFKA = SETTINGS.kafka
+REDIS_BASE = SETTINGS.redis
+REDIS_DB = SETTINGS.bench_redis_db
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Per-actor API rate limit for bench stacks: the default (500/s per actor) would measure
 # the limiter, not the broker.
@@ -237,8 +240,8 @@ def progress() -> Progress:
 
 @contextmanager
 def bench_stack(roles: tuple[str, ...], partitions: int = 4, **extra: str) -> Iterator[Any]:
-    """tests.stack_processes.running_stack on DB 9 with bench settings; yields the Stack."""
-    from tests.stack_processes import running_stack
+    """testkit.stack_processes.running_stack on DB 9 with bench settings; yields the Stack."""
+    from testkit.stack_processes import running_stack
 
     workdir = Path(tempfile.mkdtemp(prefix="pw-bench-"))
     try:

@@ -45,7 +45,7 @@ async def _flow(url: str, op: str, tasks: int, workers: int, requesters: int,
 
     from broker.client import Client
     from consumers.views.ledger import worker_key
-    from schemas.rules import requester_of_task
+    from schemas.ids import requester_of_task
 
     prefix = tag()
     req_tokens, wrk_tokens = await actors(url, op, requesters, workers, prefix=prefix,

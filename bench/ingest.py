@@ -24,6 +24,7 @@ from typing import Any
 
 from bench.common import (
     KAFKA,
+    SETTINGS,
     CpuMeter,
     actors,
     bench_stack,
@@ -61,7 +62,7 @@ def producer_performance(records: int, size: int) -> dict[str, Any]:
     from deploy.kafka_perf import run_tool
     from deploy.topics import create_topics
 
-    cfg = stack_settings.from_env()
+    cfg = stack_settings.for_settings(SETTINGS)
     kafka_launcher.ensure_jars(cfg.jar_dir)
     topic = f"bench.{tag()}.perf"
     create_topics(KAFKA, {topic: {"retention.ms": "600000"}}, 4)

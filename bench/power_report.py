@@ -12,7 +12,6 @@ Prints the time of power_report on a MemoryStore and on Redis (DB >= 5, flushed 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -22,21 +21,23 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from consumers.engine.runner import Record, digests, fold_log
+from consumers.engine.runner import digests, fold_log
 from consumers.power.figures import power_report
 from consumers.stores.redis_store import RedisStore
 from consumers.stores.store import Reader
+from runtime.settings import Settings
 from schemas import events as ev
 from schemas.envelope import EventEnvelope
 from schemas.jsonform import write_lines
+from schemas.positions import Positioned
 
 T0, PARTITIONS, FLOOR = 1_700_000_000_000, 12, 6_000_000
 MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 
 
-def synthetic_log(workers: int, requesters: int, seed: int = 5) -> list[Record]:
+def synthetic_log(workers: int, requesters: int, seed: int = 5) -> list[Positioned]:
     rng = random.Random(seed)
-    out: list[Record] = []
+    out: list[Positioned] = []
     offsets = [0] * PARTITIONS
 
     def emit(owner: str, at: int, event: object) -> None:
@@ -126,7 +127,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.db < 5:
         sys.exit("use a throwaway DB >= 5")
-    base = os.environ.get("PIECEWORK_REDIS", "redis://127.0.0.1:6379/0")
+    base = Settings.from_env().redis
     client = redis.Redis.from_url(urlunsplit(urlsplit(base)._replace(path=f"/{args.db}")),
                                   decode_responses=True)  # fmt: skip
     if client.dbsize() and not args.flush:

@@ -11,7 +11,6 @@ values the queue projection itself produces. Prints p50/p90/p99 in microseconds.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -24,6 +23,7 @@ from consumers.queries.queue_query import candidates
 from consumers.stores.ops import ZSYNC
 from consumers.stores.redis_store import RedisStore
 from consumers.views import queue
+from runtime.settings import Settings
 from schemas.envelope import EventEnvelope
 from schemas.events import TaskPosted
 
@@ -93,7 +93,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.db < 5:
         sys.exit("use a throwaway DB >= 5")
-    base = os.environ.get("PIECEWORK_REDIS", "redis://127.0.0.1:6379/0")
+    base = Settings.from_env().redis
     client = redis.Redis.from_url(
         urlunsplit(urlsplit(base)._replace(path=f"/{args.db}")), decode_responses=True
     )

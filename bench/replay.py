@@ -1,8 +1,8 @@
 """Replay speed: how fast the log folds back into aggregates and views, with no Kafka.
 
-    .venv/bin/python bench/replay.py --events 120000 [--profile c] [--top 10] [--py-spy]
+    .venv/bin/python -m bench.replay --events 120000 [--profile c] [--top 10] [--py-spy]
 
-Generates a realistic log with the real domain (bench/replay_log.py), encodes it with the
+Generates a realistic log with the real domain (testkit/replay_log.py), encodes it with the
 msgpack codec as it sits on the topic, then measures in events/s of CPU time (the process's
 own, so a loaded shared machine skews the figures less than wall time would):
   0) msgpack.unpackb alone, a yardstick of the machine;   a) decode only;
@@ -29,16 +29,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgpack
-from replay_log import encode_log, make_log
 
+from audit.logfile import export
+from audit.run import Options, audit
+from audit.source import FileLog, Item
 from broker.domain.shard import Shard
-from consumers.audit.logfile import export
-from consumers.audit.run import Options, audit
-from consumers.audit.source import FileLog, Item
 from consumers.engine.runner import fold_log
 from consumers.stores.memory_store import MemoryStore
 from runtime import gc_tuning
 from schemas.codec import decode_events, decode_positioned
+from testkit.replay_log import encode_log, make_log
 
 Raw = tuple[int, int, bytes]
 LABELS = {"0": "msgpack.unpackb (yardstick)", "a": "decode only", "b": "decode + Shard.apply",

@@ -1,7 +1,7 @@
 """(d) Replay / audit speed: events/s of decoding and folding a log of >= 100,000 events.
 
 Calls bench/replay.py's passes (another engineer's: a realistic log decided by the real
-domain in bench/replay_log.py; decode / apply / fold) and times them here. If it is
+domain in testkit/replay_log.py; decode / apply / fold) and times them here. If it is
 missing or fails, measures decode + consumers.engine.runner.fold_log into a MemoryStore itself.
 
     .venv/bin/python -m bench.replay_speed [--quick]
@@ -10,7 +10,6 @@ missing or fails, measures decode + consumers.engine.runner.fold_log into a Memo
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Any
 
@@ -27,9 +26,8 @@ def _external(events: int) -> dict[str, Any] | None:
     if not (ROOT / "bench" / "replay.py").exists():
         return None
     try:
-        sys.path.insert(0, str(ROOT / "bench"))  # replay.py imports replay_log as top level
-        import replay  # type: ignore[import-not-found]
-        from replay_log import encode_log, make_log  # type: ignore[import-not-found]
+        from bench import replay
+        from testkit.replay_log import encode_log, make_log
 
         started = time.perf_counter()
         log = make_log(events)
@@ -53,10 +51,10 @@ def _external(events: int) -> dict[str, Any] | None:
 
 
 def _internal(events: int) -> dict[str, Any]:
-    from bench.replay_log import encode_log, make_log
     from consumers.engine.runner import fold_log
     from consumers.stores.memory_store import MemoryStore
     from schemas.codec import decode_events, decode_positioned
+    from testkit.replay_log import encode_log, make_log
 
     log = make_log(events)
     raws = encode_log(log)

@@ -13,7 +13,6 @@ The DB (>= 5) must be empty or --flush given; it is flushed at the end.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -23,12 +22,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from consumers.engine.runner import VIEWS, Record, entries_for
+from consumers.engine.runner import VIEWS, entries_for
 from consumers.stores.memory_store import MemoryStore
 from consumers.stores.redis_store import RedisStore
 from consumers.stores.store import Store
+from runtime.settings import Settings
 from schemas import events as ev
 from schemas.envelope import EventEnvelope
+from schemas.positions import Positioned
 
 T0 = 1_700_000_000_000
 PARTITIONS = 12
@@ -76,7 +77,7 @@ def stream(count: int, rng: random.Random) -> Iterator[EventEnvelope]:
                 return
 
 
-def records(count: int) -> list[Record]:
+def records(count: int) -> list[Positioned]:
     offsets = [0] * PARTITIONS
     out = []
     for env in stream(count, random.Random(11)):
@@ -86,7 +87,7 @@ def records(count: int) -> list[Record]:
     return out
 
 
-def run(store: Store, log: list[Record], batch: int) -> tuple[float, float, int]:
+def run(store: Store, log: list[Positioned], batch: int) -> tuple[float, float, int]:
     """(total seconds, seconds inside store.apply, entries applied)."""
     total = in_store = 0.0
     applied = 0
@@ -116,7 +117,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.db < 5:
         sys.exit("use a throwaway DB >= 5")
-    base = os.environ.get("PIECEWORK_REDIS", "redis://127.0.0.1:6379/0")
+    base = Settings.from_env().redis
     url = urlunsplit(urlsplit(base)._replace(path=f"/{args.db}"))
     client = redis.Redis.from_url(url, decode_responses=True)
     if client.dbsize() and not args.flush:

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.views_throughput [--events 60000] [--partitions 4] [--no-profile]
 
-A realistic log (bench.replay_log: the real domain decided every event) is produced raw
+A realistic log (testkit.replay_log: the real domain decided every event) is produced raw
 into a fresh topic prefix; then one `piecework run views` process starts on an empty
 Redis DB and folds it. The fold is timed from the first applied batch to the store
 holding the last offset of every partition (start-up and group join reported apart),
@@ -98,12 +98,13 @@ def _packages(raw: str) -> dict[str, float]:
 
 
 def run(events: int = 60_000, partitions: int = 4, profile: bool = True) -> dict[str, Any]:
-    from bench.replay_log import make_log
     from consumers.stores.redis_store import RedisStore
     from deploy.topics import create_topics
-    from runtime.config import Settings, Topics
-    from tests.views_kit import behind, last_offsets, own_db, produce, start_views, stop
-    from tests.views_kit import stored_offsets as stored
+    from runtime.settings import Settings
+    from schemas.topics import Topics
+    from testkit.replay_log import make_log
+    from testkit.views_kit import behind, last_offsets, own_db, produce, start_views, stop
+    from testkit.views_kit import stored_offsets as stored
 
     tag = uuid.uuid4().hex[:8]
     prefix = f"b.views.{tag}"

@@ -11,6 +11,7 @@ timed out can be sent again without doing the work twice.
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,21 @@ class ApiError(Exception):
 def _segment(value: str) -> str:
     """A path segment as typed: '/' or '?' in an id must not reach another route."""
     return quote(value, safe="")
+
+
+RETRIED = frozenset({429, 503})  # the server says: not now; the same request may succeed
+MAX_WAIT_S = 30.0
+
+
+def backoff(attempt: int, retry_after: str | None) -> float:
+    """Seconds before the next try: the server's Retry-After (seconds) when it sent one,
+    else 0.2 s doubled per attempt; scaled by a random 0.5-1.5 so that clients told to
+    come back together do not all come back at once."""
+    try:
+        base = float(retry_after) if retry_after is not None else 0.2 * 2**attempt
+    except ValueError:  # an HTTP date, or garbage: fall back to our own schedule
+        base = 0.2 * 2**attempt
+    return min(MAX_WAIT_S, max(0.0, base)) * random.uniform(0.5, 1.5)
 
 
 class Client:
@@ -53,7 +69,8 @@ class Client:
             self._session = None
 
     async def call(self, method: str, path: str, body: Any = None) -> Any:
-        """One API call; 503s and connection errors are retried with the same key."""
+        """One API call. 429, 503 and connection errors are tried again with the same
+        Idempotency-Key, after the server's Retry-After or an exponential backoff, jittered."""
         assert self._session is not None, "use `async with Client(...)`"
         headers = {"Idempotency-Key": uuid.uuid4().hex}
         if self.token:
@@ -66,8 +83,8 @@ class Client:
                     if response.status == 204:
                         return None
                     data = await response.json(content_type=None)
-                    if response.status == 503 and attempt < self.retries:
-                        await asyncio.sleep(0.2 * 2**attempt)
+                    if response.status in RETRIED and attempt < self.retries:
+                        await asyncio.sleep(backoff(attempt, response.headers.get("Retry-After")))
                         continue
                     if response.status >= 400:
                         code, message = data.get("code", "?"), data.get("message", "")
@@ -76,7 +93,7 @@ class Client:
             except (TimeoutError, aiohttp.ClientConnectionError):
                 if attempt >= self.retries:
                     raise
-                await asyncio.sleep(0.2 * 2**attempt)
+                await asyncio.sleep(backoff(attempt, None))
         raise AssertionError("unreachable")
 
     # --- operators

@@ -11,6 +11,7 @@ import subprocess
 from deploy import kafka_config, kafka_launcher
 from deploy import settings as stack_settings
 from deploy.topics import create_topics
+from runtime.settings import Settings
 
 BENCH_TOPIC = "piecework.bench"
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=500_000)
     parser.add_argument("--record-size", type=int, default=100)
     args = parser.parse_args(argv)
-    cfg = stack_settings.from_env()
+    cfg = stack_settings.for_settings(Settings.from_env())
     kafka_launcher.ensure_jars(cfg.jar_dir)
     # Kept an hour: each run appends its records and nothing reads them later.
     create_topics(cfg.kafka_bootstrap, {BENCH_TOPIC: {"retention.ms": "3600000"}}, cfg.partitions)

@@ -1,4 +1,8 @@
-"""Where the local stack lives and listens, read from the environment. Pure: no I/O."""
+"""Where the local stack lives and listens, derived from runtime.settings.Settings.
+
+Reads no PIECEWORK_* variable itself: `for_settings` turns the process's Settings into
+the launchers' view of them (nodes, ports, files). Pure: no I/O.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from runtime.settings import Settings
+
 KAFKA_VERSION = "3.9.1"
-DEFAULT_KAFKA = "127.0.0.1:9092"
-DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
-DEFAULT_PARTITIONS = 8
-MAX_BROKERS = 9
 # Addresses `up` may start a process for; anything else must already answer.
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
@@ -140,38 +142,19 @@ def parse_host_port(address: str, default_port: int) -> tuple[str, int]:
     return host, int(port)
 
 
-def repo_root() -> Path | None:
-    """The source checkout this package runs from, if any (an installed copy has none)."""
-    candidate = Path(__file__).resolve().parent.parent
-    return candidate if (candidate / "pyproject.toml").is_file() else None
-
-
-def default_data_dir() -> Path:
-    root = repo_root()
-    return (root if root else Path.cwd()) / "var"
-
-
 def default_jar_dir(env: Mapping[str, str]) -> Path:
     # Outside the repo so a fresh clone or `git clean` does not download 100 jars again.
     cache = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".cache")
     return Path(cache) / "piecework" / f"kafka-{KAFKA_VERSION}" / "libs"
 
 
-def from_env(env: Mapping[str, str] | None = None) -> StackSettings:
-    env = os.environ if env is None else env
-    partitions = int(env.get("PIECEWORK_PARTITIONS") or DEFAULT_PARTITIONS)
-    if partitions < 1:
-        raise ValueError(f"PIECEWORK_PARTITIONS must be >= 1, got {partitions}")
-    brokers = int(env["PIECEWORK_BROKERS"]) if env.get("PIECEWORK_BROKERS") else None
-    if brokers is not None and not 1 <= brokers <= MAX_BROKERS:
-        raise ValueError(f"PIECEWORK_BROKERS must be in [1, {MAX_BROKERS}], got {brokers}")
-    data_dir = env.get("PIECEWORK_DATA_DIR")
+def for_settings(settings: Settings, env: Mapping[str, str] | None = None) -> StackSettings:
+    """The local stack of these settings; `env` only supplies HOME / XDG_CACHE_HOME."""
     return StackSettings(
-        kafka_bootstrap=env.get("PIECEWORK_KAFKA") or DEFAULT_KAFKA,
-        redis_url=env.get("PIECEWORK_REDIS") or DEFAULT_REDIS,
-        # Absolute, because Kafka resolves log.dirs against its own working directory.
-        data_dir=Path(data_dir).resolve() if data_dir else default_data_dir(),
-        jar_dir=default_jar_dir(env),
-        partitions=partitions,
-        brokers=brokers,
+        kafka_bootstrap=settings.kafka,
+        redis_url=settings.redis,
+        data_dir=settings.data_dir,
+        jar_dir=default_jar_dir(os.environ if env is None else env),
+        partitions=settings.partitions,
+        brokers=settings.brokers,
     )

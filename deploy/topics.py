@@ -1,7 +1,7 @@
 """piecework's topics, created idempotently (the broker does not auto-create: typos fail).
 
 Which topics exist and which settings they need is defined once, by
-`runtime.config.Topics.creation_configs` (prefix-aware). This module only applies it:
+`schemas.topics.Topics.creation_configs` (prefix-aware). This module only applies it:
 `create_topics` makes the missing ones, `correct_configs` sets what an existing topic
 has wrong (say a dead-letter topic made with the broker's 7-day retention), and
 `ensure_topics` does both for `piecework up`, `piecework serve` and docker-compose.
@@ -10,14 +10,14 @@ has wrong (say a dead-letter topic made with the broker's 7-day retention), and
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import kafka.errors as errors
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
-from deploy import settings as stack_settings
-from runtime.config import Settings, Topics
+from schemas.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -94,26 +94,21 @@ def correct_configs(
     return changes
 
 
-def ensure_topics(
-    bootstrap: str, partitions: int | None = None, topics: Topics | None = None
-) -> EnsuredTopics:
-    """Create piecework's topics if missing and correct the settings of existing ones.
-
-    partitions default PIECEWORK_PARTITIONS; topics default PIECEWORK_TOPIC_PREFIX's.
-    """
-    if partitions is None:
-        partitions = stack_settings.from_env().partitions
-    if topics is None:
-        topics = Settings.from_env().topics
+def ensure_topics(bootstrap: str, partitions: int, topics: Topics) -> EnsuredTopics:
+    """Create piecework's topics if missing and correct the settings of existing ones."""
     configs = topics.creation_configs()
     counts = create_topics(bootstrap, configs, partitions)
     return EnsuredTopics(counts, correct_configs(bootstrap, configs))
 
 
 def main() -> None:
-    """`python -m deploy.topics`: the docker-compose init step."""
-    cfg = stack_settings.from_env()
-    ensured = ensure_topics(cfg.kafka_bootstrap, cfg.partitions)
+    """`python -m deploy.topics`: the docker-compose init step (its composition root)."""
+    from deploy.cli import EXIT_SETTINGS, read_settings
+
+    settings = read_settings()
+    if settings is None:
+        sys.exit(EXIT_SETTINGS)
+    ensured = ensure_topics(settings.kafka, settings.partitions, settings.topics)
     for name, count in ensured.partitions.items():
         fixed = ensured.corrected.get(name, {})
         note = "".join(f", {k} {old} -> {new}" for k, (old, new) in fixed.items())

@@ -16,7 +16,7 @@ from kafka.admin import KafkaAdminClient, OffsetSpec
 from kafka.errors import KafkaError, UnknownTopicOrPartitionError
 
 from runtime import metrics
-from runtime.config import Settings
+from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 5.0

@@ -15,7 +15,7 @@ from schemas.catalogue import COMMANDS, EVENTS, Catalogue
 from schemas.envelope import ROLES, CommandEnvelope, EventEnvelope, Reply
 from schemas.errors import SchemaError
 from schemas.fields import from_plain, to_plain
-from schemas.positions import position
+from schemas.positions import Positioned, position
 from schemas.upcasters import upcast
 
 
@@ -140,9 +140,7 @@ def decode_events(raw: bytes) -> list[EventEnvelope]:
     return events
 
 
-def decode_positioned(
-    partition: int, offset: int, raw: bytes
-) -> list[tuple[int, int, EventEnvelope]]:
+def decode_positioned(partition: int, offset: int, raw: bytes) -> list[Positioned]:
     """(partition, position, event) for each event of the record at `offset`."""
     return [(partition, position(offset, i), env) for i, env in enumerate(decode_events(raw))]
 

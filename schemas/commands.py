@@ -6,7 +6,7 @@ requester for its account and tasks, the worker for its wallet.
 
 from __future__ import annotations
 
-from schemas import rules
+from schemas import ids, rules
 from schemas.catalogue import COMMANDS
 
 command = COMMANDS.register
@@ -22,10 +22,10 @@ class _OnTask:
 
     @property
     def partition_key(self) -> str:
-        return rules.requester_of_task(self.task_id)
+        return ids.requester_of_task(self.task_id)
 
     def __post_init__(self) -> None:
-        rules.task_id("task_id", self.task_id)
+        ids.task_id("task_id", self.task_id)
         for name in ("worker_id", "requester_id"):
             value = getattr(self, name, None)
             if value is not None:

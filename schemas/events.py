@@ -9,7 +9,7 @@ docs/EVENTS.md documents each one; tests/unit/test_event_catalogue.py keeps them
 
 from __future__ import annotations
 
-from schemas import rules
+from schemas import ids, rules
 from schemas.catalogue import EVENTS
 
 event = EVENTS.register
@@ -75,7 +75,7 @@ class TaskPosted:
     below_wage_floor: bool
 
     def __post_init__(self) -> None:
-        rules.task_id("task_id", self.task_id)
+        ids.task_id("task_id", self.task_id)
         rules.kind("kind", self.kind)
         rules.amount("reward", self.reward)
         rules.amount("fee", self.fee)
@@ -246,3 +246,16 @@ class PayoutIssued:
     def __post_init__(self) -> None:
         rules.amount("amount", self.amount, positive=True)
         rules.currency("currency", self.currency)
+
+
+# --- what a worker is owed ------------------------------------------------------------
+
+# The field of each paying event that is owed to its worker. The processor's outbox turns
+# each such event into a CreditWorker (broker.domain.stamping) and the audit checks each is
+# credited exactly once (audit.checks.credits): one table, so a new paying event
+# cannot be credited by one side and missed by the other.
+OWED_FIELD: dict[type, str] = {
+    SubmissionApproved: "reward",
+    BonusGranted: "amount",
+    RejectionOverturned: "reward",
+}

@@ -15,7 +15,7 @@ from typing import IO, Any
 from schemas.codec import event_from_plain, event_to_plain
 from schemas.envelope import EventEnvelope
 from schemas.errors import SchemaError
-from schemas.positions import index_of, offset_of, position
+from schemas.positions import Positioned, index_of, offset_of, position
 
 
 def event_line(env: EventEnvelope, partition: int, pos: int) -> str:
@@ -27,7 +27,7 @@ def event_line(env: EventEnvelope, partition: int, pos: int) -> str:
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
 
 
-def read_lines(lines: Iterable[str]) -> Iterator[tuple[int, int, EventEnvelope]]:
+def read_lines(lines: Iterable[str]) -> Iterator[Positioned]:
     """Yield (partition, position, envelope); a bad line raises SchemaError naming its number."""
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -42,7 +42,7 @@ def read_lines(lines: Iterable[str]) -> Iterator[tuple[int, int, EventEnvelope]]
         yield partition, at, env
 
 
-def write_lines(out: IO[str], records: Iterable[tuple[int, int, EventEnvelope]]) -> int:
+def write_lines(out: IO[str], records: Iterable[Positioned]) -> int:
     count = 0
     for partition, pos, env in records:
         out.write(event_line(env, partition, pos))

@@ -8,8 +8,16 @@ integer in Redis' Lua (doubles) up to offset 2**37.
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
+from schemas.envelope import EventEnvelope
+
 INDEX_BITS = 16
 MAX_INDEX = (1 << INDEX_BITS) - 1
+# An event and its place in the log: (partition, position, event), what every fold of the
+# log (views, audit, export) reads. A plain tuple, not a NamedTuple: millions are built on
+# the replay path, and the audit tells them from its Undecodable items by `type() is tuple`.
+Positioned: TypeAlias = tuple[int, int, EventEnvelope]
 
 
 def position(offset: int, index: int = 0) -> int:

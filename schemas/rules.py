@@ -1,16 +1,17 @@
-"""Field rules shared by events and commands: ids, amounts, currencies, durations."""
+"""Field rules shared by events and commands: ids, amounts, currencies, durations.
+
+The grammar of the ids piecework mints (tasks, claims) is in schemas.ids.
+"""
 
 from __future__ import annotations
 
 import re
 
+from schemas import ids
 from schemas.errors import SchemaError
 from schemas.money import CURRENCIES, MAX_AMOUNT
 
-_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-# A task id names its requester so every command on it routes to the requester's
-# partition: one writer for the account and all its tasks (see docs/DESIGN.md).
-_TASK_ID = re.compile(r"([A-Za-z0-9_.\-]{1,64}):([A-Za-z0-9_.\-]{1,64}):(\d{1,7})")
+_ID = re.compile(ids.IDENT)
 MAX_DURATION_SECONDS = 365 * 24 * 3600
 KINDS = frozenset(
     {
@@ -31,33 +32,20 @@ def ident(name: str, value: str) -> None:
         raise SchemaError(f"{name} must be 1-64 characters of [A-Za-z0-9_.-], got {value!r}")
 
 
-def task_id(name: str, value: str) -> None:
-    if not _TASK_ID.fullmatch(value):
-        raise SchemaError(f"{name} must look like requester:batch:index, got {value!r}")
-
-
-def requester_of_task(value: str) -> str:
-    return value.split(":", 1)[0]
-
-
 def alternatives(name: str, first: str, values: tuple[str, ...], limit: int) -> None:
     """More task ids of `first`'s requester, distinct, at most `limit` of them."""
     if len(values) > limit:
         raise SchemaError(f"{name}: at most {limit} task ids, got {len(values)}",
                           "invalid_alternatives")  # fmt: skip
-    requester = requester_of_task(first)
+    requester = ids.requester_of_task(first)
     for i, value in enumerate(values):
-        task_id(f"{name}[{i}]", value)
-        if requester_of_task(value) != requester:
+        ids.task_id(f"{name}[{i}]", value)
+        if ids.requester_of_task(value) != requester:
             raise SchemaError(f"{name}[{i}]: {value!r} is not a task of requester {requester!r}"
                               " (one claim is decided by one requester's partition)",
                               "invalid_alternatives")  # fmt: skip
     if len({first, *values}) != len(values) + 1:
         raise SchemaError(f"{name}: a task id appears twice", "invalid_alternatives")
-
-
-def make_task_id(requester_id: str, batch_id: str, index: int) -> str:
-    return f"{requester_id}:{batch_id}:{index}"
 
 
 def amount(name: str, value: int, *, positive: bool = False) -> None:

@@ -32,6 +32,7 @@ for _message in KAFKA_PYTHON_NOISE:
 from deploy import kafka_launcher, redis_launcher, stack  # noqa: E402 - after the filter
 from deploy import settings as stack_settings  # noqa: E402
 from deploy.topics import create_topics, ensure_topics  # noqa: E402
+from runtime.settings import Settings  # noqa: E402
 
 if TYPE_CHECKING:
     from testcontainers.community.kafka import KafkaContainer
@@ -86,7 +87,8 @@ def _kafka_container() -> KafkaContainer:
 
 @pytest.fixture(scope="session")
 def _stack_endpoints() -> Iterator[dict[str, str]]:
-    cfg = stack_settings.from_env()
+    settings = Settings.from_env()
+    cfg = stack_settings.for_settings(settings)
     endpoints: dict[str, str] = {}
     if kafka_launcher.is_ready(cfg.kafka_bootstrap):
         endpoints["kafka"] = cfg.kafka_bootstrap
@@ -110,7 +112,7 @@ def _stack_endpoints() -> Iterator[dict[str, str]]:
             states = stack.up(cfg, missing)
             started = [s.name for s in states if s.action == "started"]
             endpoints.update({name: stack.SERVICES[name].address(cfg) for name in missing})
-        ensure_topics(endpoints["kafka"], cfg.partitions)
+        ensure_topics(endpoints["kafka"], cfg.partitions, settings.topics)
         yield endpoints
     finally:
         for container in reversed(containers):

@@ -15,10 +15,11 @@ from broker.domain.policy import Policy
 from broker.processor.service import CommandProcessor
 from deploy.topics import create_topics
 from runtime.clock import Clock, SystemClock
-from runtime.config import Settings, Topics
 from runtime.kafka_io import read_topic
+from runtime.settings import Settings
 from schemas.codec import decode_events
 from schemas.envelope import EventEnvelope
+from schemas.topics import Topics
 
 
 @dataclass

@@ -14,11 +14,11 @@ from typing import Any
 
 from schemas import events as ev
 from schemas.envelope import EventEnvelope
-from schemas.rules import make_task_id, requester_of_task
+from schemas.ids import make_claim_id, make_task_id, requester_of_task
+from schemas.positions import Positioned
 
 T0 = 1_700_000_000_000  # ms
 PARTITIONS = 3
-Record = tuple[int, int, EventEnvelope]
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Story:
     def __init__(self, currency: str = "EUR") -> None:
         self.now = T0
         self.currency = currency
-        self.records: list[Record] = []
+        self.records: list[Positioned] = []
         self.offsets: dict[int, int] = defaultdict(int)
         self.tasks: dict[str, _Task] = {}
         self.claims: dict[str, tuple[str, str, int]] = {}  # id -> task, worker, claimed_at
@@ -83,7 +83,7 @@ class Story:
         return posted.reward + posted.fee
 
     def claim(self, task_id: str, worker: str) -> str:
-        claim_id = f"{task_id}:c{len(self.claims)}"
+        claim_id = make_claim_id(task_id, len(self.claims))
         self.tasks[task_id].free -= 1
         self.claims[claim_id] = (task_id, worker, self.now)
         lease = self.now + self.tasks[task_id].posted.lease_seconds * 1000

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from broker.client import ApiError, Client
-from tests.stack_processes import PATIENCE_S, PATIENT_RETRIES
+from testkit.stack_processes import PATIENCE_S, PATIENT_RETRIES
 
 FAILURES = (ApiError, aiohttp.ClientError, asyncio.TimeoutError, TimeoutError)
 REWARD = 30_000  # 3 euro-cents

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from importlib.metadata import version
 from typing import Any
@@ -33,7 +32,7 @@ from broker.domain.policy import Policy
 from consumers.queries.queue_query import QueueScript
 from consumers.stores.redis_store import RedisStore
 from runtime import metrics
-from runtime.config import Settings
+from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)
@@ -87,12 +86,16 @@ def guard(route: Route):
                 actor = await svc.tokens.authenticate(request.headers.get("Authorization"))
                 if not svc.limiter.allow(actor.actor_id, time.monotonic()):
                     wait = svc.limiter.retry_after(actor.actor_id)
-                    raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f}s")
+                    raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f}s",
+                                   retry_after=wait)
                 require_role(actor, *route.roles)
             response = await route.handler(request, actor, svc)
             status = response.status
             return response
-        except (ApiError, AuthError, InputError) as exc:
+        except ApiError as exc:
+            status = exc.status
+            return error_response(exc.status, exc.code, exc.message, exc.retry_after)
+        except (AuthError, InputError) as exc:
             status = exc.status
             return error_response(exc.status, exc.code, exc.message)
         except web.RequestPayloadError:  # e.g. a gzip body that does not inflate
@@ -154,12 +157,10 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def make_app(services_factory) -> web.Application:
-    """`services_factory(app)` is an async context (start-up/clean-up) that sets SERVICES."""
-    app = web.Application(
-        middlewares=[json_errors],
-        client_max_size=int(os.environ.get("PIECEWORK_MAX_BODY_BYTES", 16 * 1024 * 1024)),
-    )
+def make_app(services_factory, max_body_bytes: int) -> web.Application:
+    """`services_factory(app)` is an async context (start-up/clean-up) that sets SERVICES;
+    a request body over `max_body_bytes` is refused (413)."""
+    app = web.Application(middlewares=[json_errors], client_max_size=max_body_bytes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/metrics", metrics_endpoint)
@@ -179,17 +180,13 @@ def live_services(settings: Settings, policy: Policy, queue: QueueReader | None 
         gateway = CommandGateway(settings)
         await gateway.start()
         tokens = TokenStore(redis)
-        token = os.environ.get("PIECEWORK_OPERATOR_TOKEN")
-        if token:
-            await tokens.install(token, Actor("operator", "operator"))
+        if settings.operator_token:
+            await tokens.install(settings.operator_token, Actor("operator", "operator"))
         views = RedisStore.from_url(settings.redis)
         # claim-next reads on the loop's own client in one EVALSHA (no thread-pool hop)
         reader = queue or QueueScript(redis).read
         remember = redis.register_script(idempotency.REMEMBER_LUA)
-        limiter = RateLimiter(
-            float(os.environ.get("PIECEWORK_RATE_LIMIT", 500)),
-            float(os.environ.get("PIECEWORK_RATE_BURST", 1_000)),
-        )
+        limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         app[SERVICES] = Services(settings, policy, gateway, tokens, redis, views, reader, remember,
                                  limiter)
         yield

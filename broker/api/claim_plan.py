@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Iterable
 
 from schemas.commands import MAX_ALTERNATIVES
-from schemas.rules import requester_of_task
+from schemas.ids import requester_of_task
 
 GROUP_LIMIT = MAX_ALTERNATIVES + 1  # tasks per ClaimTask
 SEPARATOR = " "  # task ids never hold a space (schemas/rules.py)

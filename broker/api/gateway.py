@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from runtime import metrics
-from runtime.config import Settings
+from runtime.settings import Settings
 from schemas.codec import decode_reply, encode_command
 from schemas.envelope import CommandEnvelope, Reply
 from schemas.errors import SchemaError

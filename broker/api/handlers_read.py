@@ -20,8 +20,8 @@ from broker.api.routes import COMMON, route
 from broker.api.services import Services
 from consumers.stores.store import Reader
 from consumers.views import ledger, tasks_view
+from schemas.ids import requester_of_task
 from schemas.money import CURRENCIES
-from schemas.rules import requester_of_task
 
 ANYONE = ("requester", "worker", "operator")
 READ = {**COMMON, 403: "not yours", 404: "not found"}

@@ -23,8 +23,9 @@ from schemas.commands import (
     TaskSpec,
 )
 from schemas.envelope import Reply
+from schemas.errors import SchemaError
 from schemas.fields import to_plain
-from schemas.rules import task_id as check_task_id
+from schemas.ids import task_of_claim
 
 REQUESTER = ("requester",)
 # Half the broker's default record limit (message.max.bytes, ~1 MiB): room for the envelope.
@@ -32,15 +33,11 @@ MAX_CHUNK_BYTES = 512 * 1024
 
 
 def task_of(submission_or_claim_id: str) -> str:
-    """Claims and submissions are named '<task_id>:c<n>'."""
-    task, _, suffix = submission_or_claim_id.rpartition(":")
-    if not suffix.startswith("c") or not suffix[1:].isdigit():
-        raise ApiError(404, "not_found", f"no such claim or submission {submission_or_claim_id!r}")
+    """The task a claim or submission id names (schemas.ids); 404 if it names none."""
     try:
-        check_task_id("task_id", task)
-    except ValueError as exc:
+        return task_of_claim(submission_or_claim_id)
+    except SchemaError as exc:
         raise ApiError(404, "not_found", str(exc)) from exc
-    return task
 
 
 @route("POST", "/v1/deposits", "Add funds to the requester's account", REQUESTER, DepositBody,

@@ -97,4 +97,8 @@ def _response(status: int, text: str) -> dict[str, Any]:
         response["content"] = {"application/json": {"schema": error}}
     elif status not in (204,):
         response["content"] = {"application/json": {"schema": {"type": "object"}}}
+    if status in (429, 503):
+        response["headers"] = {"Retry-After": {
+            "description": "seconds to wait before trying again", "required": True,
+            "schema": {"type": "integer", "minimum": 1}}}
     return response

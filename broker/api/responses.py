@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,13 +18,25 @@ from schemas.fields import from_plain
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str,
+                 retry_after: float | None = None) -> None:  # fmt: skip
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.retry_after = retry_after
 
 
-def error_response(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"code": code, "message": message}, status=status)
+# Seconds a client should wait before trying again after a 503: the processor or a store
+# is restarting or rebalancing, which takes seconds, not milliseconds.
+UNAVAILABLE_RETRY_S = 1
+
+
+def error_response(status: int, code: str, message: str,
+                   retry_after: float | None = None) -> web.Response:  # fmt: skip
+    """The JSON error; 429 and 503 say when to come back (Retry-After, whole seconds)."""
+    if retry_after is None and status == 503:
+        retry_after = UNAVAILABLE_RETRY_S
+    headers = None if retry_after is None else {"Retry-After": str(max(1, math.ceil(retry_after)))}
+    return web.json_response({"code": code, "message": message}, status=status, headers=headers)
 
 
 async def read_body(request: web.Request, cls: type) -> Any:

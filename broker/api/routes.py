@@ -27,7 +27,8 @@ COMMON = {
          " UTF-8, nested too deep, a number out of 64-bit range, a lone surrogate)",
     401: "missing or unknown token",
     422: "invalid body",
-    429: "rate limited",
+    429: "rate limited; Retry-After says when to come back",
+    503: "the log, the processor or the views store is unavailable; retry after Retry-After",
 }
 # A command is one Kafka record: the processor refuses one whose records would be too large.
 COMMAND = {**COMMON, 403: "not yours", 404: "not found", 409: "refused in this state",

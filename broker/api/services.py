@@ -13,7 +13,7 @@ from broker.api.gateway import CommandGateway
 from broker.api.ratelimit import RateLimiter
 from broker.domain.policy import Policy
 from consumers.stores.store import Reader
-from runtime.config import Settings
+from runtime.settings import Settings
 from schemas.limits import MAX_PAYLOAD_BYTES
 
 # (worker_id, qualifications, limit, claim-next memory key or None)

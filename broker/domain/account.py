@@ -19,8 +19,8 @@ from broker.domain.growset import GrowSet
 from broker.domain.policy import below_floor, fee_for, implied_hourly
 from schemas import events as ev
 from schemas.commands import DepositFunds, PostTasks, TaskSpec
+from schemas.ids import make_task_id
 from schemas.money import MAX_AMOUNT
-from schemas.rules import make_task_id
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from broker.domain.errors import Refused
 from broker.domain.task_state import OPEN, Claim, Task
 from schemas import commands as cmds
 from schemas import events as ev
+from schemas.ids import make_claim_id
 
 
 def decide_claim(task: Task, _: Account, cmd: cmds.ClaimTask, ctx: Context) -> list[Any]:
@@ -24,7 +25,7 @@ def decide_claim(task: Task, _: Account, cmd: cmds.ClaimTask, ctx: Context) -> l
         raise Refused("already_claimed_by_worker", f"{cmd.worker_id} already claimed this task")
     if task.free <= 0:
         raise Refused("no_free_assignment", f"all {task.assignments} assignments are taken")
-    claim_id = f"{task.task_id}:c{task.claim_count + 1}"
+    claim_id = make_claim_id(task.task_id, task.claim_count + 1)
     lease_expires_at = ctx.now + task.lease_seconds * 1000
     return [ev.TaskClaimed(task.task_id, claim_id, cmd.worker_id, lease_expires_at)]
 

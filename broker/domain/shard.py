@@ -27,7 +27,7 @@ from broker.domain.task_table import TaskTable
 from broker.domain.wallet import WALLET_EVENTS, Wallet, decide_credit, decide_payout, evolve_wallet
 from schemas import commands as cmds
 from schemas.envelope import CommandEnvelope, EventEnvelope, Reply
-from schemas.rules import requester_of_task
+from schemas.ids import requester_of_task
 
 __all__ = ["Decision", "Shard", "aggregate_of"]
 S = TypeVar("S")

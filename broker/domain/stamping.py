@@ -18,12 +18,6 @@ from schemas.envelope import CommandEnvelope, EventEnvelope
 
 SYSTEM_ACTOR = "piecework"
 MAX_COMMAND_ID = 200  # decode_command refuses longer ids
-# The field of each paying event that is owed to the worker.
-_OWED = {
-    ev.SubmissionApproved: "reward",
-    ev.BonusGranted: "amount",
-    ev.RejectionOverturned: "reward",
-}
 
 
 def aggregate_of(event: Any) -> str:
@@ -75,7 +69,7 @@ def credits(envelopes: Sequence[EventEnvelope]) -> tuple[CommandEnvelope, ...]:
     """One CreditWorker per event that owes a worker money, caused by that event."""
     outbox = []
     for env in envelopes:
-        field = _OWED.get(type(env.event))
+        field = ev.OWED_FIELD.get(type(env.event))
         if field is None:
             continue
         e = env.event

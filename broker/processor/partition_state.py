@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from kafka import KafkaConsumer
 
 from broker.domain.shard import Shard
-from runtime.config import Topics
 from runtime.kafka_io import read_partition
 from runtime.metrics import REBUILD_SECONDS
 from schemas.codec import decode_events, decode_reply
 from schemas.errors import SchemaError
+from schemas.topics import Topics
 
 log = logging.getLogger(__name__)
 

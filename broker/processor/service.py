@@ -34,9 +34,9 @@ from broker.processor.partition_state import PartitionState, rebuild
 from broker.processor.writable import EncodedDecision, Unwritable, encode_decision
 from runtime import metrics
 from runtime.clock import Clock
-from runtime.config import Settings
 from runtime.deadletter import dead_letter_for
 from runtime.kafka_io import snapshot_consumer
+from runtime.settings import Settings
 from schemas.codec import decode_command, decode_reply, encode_reply
 from schemas.envelope import CommandEnvelope, Reply
 from schemas.errors import SchemaError

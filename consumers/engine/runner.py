@@ -5,64 +5,55 @@ Not tied to Faust: the stream agent, the replay and the audit all call `apply_ba
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from consumers.stores.memory_store import MemoryStore
-from consumers.stores.ops import Entry, Op, offsets_key
+from consumers.stores.ops import Entry, offsets_key
 from consumers.stores.store import Store
-from consumers.views import deadlines, ledger, power, queue, tasks_view
-from schemas.envelope import EventEnvelope
+from consumers.views import registry
+from consumers.views.projection import Projection
+from schemas.positions import Positioned
 
-Projection = Callable[[EventEnvelope], list[Op]]
-Record = tuple[int, int, EventEnvelope]  # partition, offset, event
-
-VIEWS: dict[str, Projection] = {
-    queue.VIEW: queue.project,
-    ledger.VIEW: ledger.project,
-    tasks_view.VIEW: tasks_view.project,
-    deadlines.VIEW: deadlines.project,
-    power.VIEW: power.project,
-}
-PREFIXES = {name: f"pw:{name}:" for name in VIEWS}
+VIEWS: dict[str, Projection] = {view.name: view.project for view in registry.ALL}
 BATCH = 500
 
 
-def entries_for(views: Mapping[str, Projection], records: Iterable[Record]) -> list[Entry]:
+def entries_for(views: Mapping[str, Projection], records: Iterable[Positioned]) -> list[Entry]:
     """One entry per (view, record), leaving out op-less ones except each partition's last.
 
-    An event a view ignores still has to advance that view's offset, but only the highest
-    such offset per partition matters, so the batch stays small.
+    An event a view ignores still has to advance that view's position, but only the
+    highest such position per partition matters, so the batch stays small.
     """
     keyed = [(offsets_key(name), project) for name, project in views.items()]
     entries: list[Entry] = []
     last_empty: dict[tuple[str, int], int] = {}
-    for partition, offset, env in records:
+    for partition, position, env in records:
         for key, project in keyed:
             ops = project(env)
             if ops:
-                entries.append(Entry(key, partition, offset, tuple(ops)))
+                entries.append(Entry(key, partition, position, tuple(ops)))
                 last_empty.pop((key, partition), None)
             else:
-                last_empty[(key, partition)] = offset
-    return entries + [Entry(key, p, offset, ()) for (key, p), offset in last_empty.items()]
+                last_empty[(key, partition)] = position
+    return entries + [Entry(key, p, position, ()) for (key, p), position in last_empty.items()]
 
 
 def apply_batch(
-    store: Store, records: Sequence[Record], views: Mapping[str, Projection] = VIEWS
+    store: Store, records: Sequence[Positioned], views: Mapping[str, Projection] = VIEWS
 ) -> int:
     """Project and apply atomically; returns how many (view, event) entries were new."""
     return store.apply(entries_for(views, records))
 
 
 def fold_log(
-    records: Iterable[Record],
+    records: Iterable[Positioned],
     store: Store | None = None,
     views: Mapping[str, Projection] = VIEWS,
     batch: int = BATCH,
 ) -> Store:
     """Replay a log (a file or a topic read from offset 0) into a store, memory by default."""
     target: Store = MemoryStore() if store is None else store
-    pending: list[Record] = []
+    pending: list[Positioned] = []
     for record in records:
         pending.append(record)
         if len(pending) >= batch:
@@ -73,4 +64,5 @@ def fold_log(
 
 
 def digests(store: Store, views: Iterable[str] = VIEWS) -> dict[str, str]:
-    return {name: store.digest(PREFIXES[name]) for name in views}
+    """Per view named, the digest of its keys: what the audit compares, live and replayed."""
+    return {name: store.digest(registry.BY_NAME[name].prefix) for name in views}

@@ -1,13 +1,13 @@
 """Where the views are, read from the view store itself, never from the consumer group.
 
-Kafka Streams' checkpoint idea: the store, whose offsets are written atomically with its
+Kafka Streams' checkpoint idea: the store, whose positions are written atomically with its
 data, says where each view is. The group's committed offsets only serve monitoring (lag).
 On a fresh or flushed Redis nothing is stored, so the worker reads from the beginning.
 
 A flush while the worker runs is caught with an epoch token, `pw:views:epoch`: read (or
-created) in the same MULTI as the stored offsets when partitions are assigned, and
+created) in the same MULTI as the stored positions when partitions are assigned, and
 compared inside the very Lua call that applies each batch. Without that guard a batch
-applied just after a flush would store its offsets on an empty view, and the rebuild
+applied just after a flush would store its positions on an empty view, and the rebuild
 would then skip every event before it. Once the token changed nothing more is applied:
 `StoreFlushed` is raised and the worker restarts into a rebuild.
 """
@@ -19,9 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import redis
 
-from consumers.engine.runner import VIEWS
 from consumers.stores.ops import Entry, offsets_key
 from consumers.stores.redis_store import APPLY_LUA, RedisStore, _wire
+from consumers.views import registry
 from schemas.positions import offset_of
 
 EPOCH_KEY = "pw:views:epoch"
@@ -53,7 +53,7 @@ def next_offsets(
 class PositionedStore(RedisStore):
     """A RedisStore that applies only while the epoch it started with is still there."""
 
-    def __init__(self, client: redis.Redis, views: Sequence[str] = tuple(VIEWS)) -> None:
+    def __init__(self, client: redis.Redis, views: Sequence[str] = tuple(registry.BY_NAME)) -> None:
         super().__init__(client)
         self.views = tuple(views)
         self.epoch: str | None = None

@@ -25,14 +25,15 @@ import faust
 import redis
 from faust.types import TP
 
-from consumers.engine.runner import Record, apply_batch
+from consumers.engine.runner import apply_batch
 from consumers.engine.view_position import PositionedStore, StoreFlushed
 from consumers.engine.views_app import ViewsApp
 from runtime import metrics
-from runtime.config import Settings
 from runtime.deadletter import dead_letter
+from runtime.settings import Settings
 from schemas.codec import decode_positioned
 from schemas.errors import SchemaError
+from schemas.positions import Positioned
 
 log = logging.getLogger(__name__)
 BATCH = 500  # records; one record holds the events of one decision (a post: hundreds)
@@ -58,13 +59,13 @@ REDIS_RETRY_SECONDS = 60.0
 
 
 def build_app(settings: Settings, instance: str, store: PositionedStore) -> faust.App:
-    data_dir = os.path.abspath(os.environ.get("PIECEWORK_DATA_DIR", "var"))
-    os.makedirs(os.path.join(data_dir, f"faust-views-{instance}"), exist_ok=True)
+    datadir = settings.data_dir / f"faust-views-{instance}"
+    datadir.mkdir(parents=True, exist_ok=True)
     app = ViewsApp(
         f"{settings.topics.prefix}-views",
         broker=f"kafka://{settings.kafka}",
         store="memory://",
-        datadir=os.path.join(data_dir, f"faust-views-{instance}"),
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
@@ -92,8 +93,8 @@ def build_app(settings: Settings, instance: str, store: PositionedStore) -> faus
 
     app.store_positions = store_positions
 
-    async def decoded(batch: Sequence[faust.EventT]) -> list[Record]:
-        records: list[Record] = []
+    async def decoded(batch: Sequence[faust.EventT]) -> list[Positioned]:
+        records: list[Positioned] = []
         for event in batch:
             message = event.message
             try:
@@ -146,7 +147,7 @@ def build_app(settings: Settings, instance: str, store: PositionedStore) -> faus
     return app
 
 
-def apply_with_retries(store: PositionedStore, records: Sequence[Record]) -> int:
+def apply_with_retries(store: PositionedStore, records: Sequence[Positioned]) -> int:
     """apply_batch in slices of EVENTS_PER_APPLY, each retried while Redis is unreachable
     or loading. A retry is safe: the Lua apply is atomic and skips what a first attempt
     may have applied; so is a crash between slices, as every event has its own position."""
@@ -156,7 +157,7 @@ def apply_with_retries(store: PositionedStore, records: Sequence[Record]) -> int
     return applied
 
 
-def _apply_slice(store: PositionedStore, records: Sequence[Record]) -> int:
+def _apply_slice(store: PositionedStore, records: Sequence[Positioned]) -> int:
     delay, deadline = 0.1, time.monotonic() + REDIS_RETRY_SECONDS
     while True:
         try:
@@ -182,5 +183,5 @@ def _exit(code: int, why: str) -> None:
 def run_views(settings: Settings, instance: str = "0") -> None:
     store = PositionedStore.from_url(settings.redis)
     app = build_app(settings, instance, store)
-    worker = faust.Worker(app, loglevel=os.environ.get("PIECEWORK_LOG_LEVEL", "INFO"))
+    worker = faust.Worker(app, loglevel=settings.log_level)
     worker.execute_from_commandline()

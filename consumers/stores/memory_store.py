@@ -43,7 +43,7 @@ class WrongType(TypeError):
 class MemoryStore:
     def __init__(self) -> None:
         self.data: dict[str, Container] = {}
-        # (offsets key, partition) -> last applied offset; written into the offsets hashes
+        # (offsets key, partition) -> last applied position; written into the offsets hashes
         # at the end of each apply, so the per-entry check neither parses nor formats.
         self._positions: dict[tuple[str, int], int] = {}
         self._run: dict[str, Callable[[Op], None]] = {
@@ -61,17 +61,17 @@ class MemoryStore:
         try:
             for entry in entries:
                 slot = entry[0], entry[1]
-                offset = entry[2]
-                if offset <= positions.get(slot, -1):
+                position = entry[2]
+                if position <= positions.get(slot, -1):
                     continue
                 for op in entry[3]:
                     run[op[0]](op)
-                positions[slot] = offset
+                positions[slot] = position
                 applied += 1
-        finally:  # an op that fails (wrong type) keeps the offsets of the entries before it
+        finally:  # an op that fails (wrong type) keeps the positions of the entries before it
             if applied:
-                for (key, partition), offset in positions.items():
-                    self._write(key, dict)[str(partition)] = str(offset)
+                for (key, partition), position in positions.items():
+                    self._write(key, dict)[str(partition)] = str(position)
         return applied
 
     def _hincrby(self, op: Op) -> None:

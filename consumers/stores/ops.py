@@ -89,15 +89,16 @@ def hset_many(key: str, fields: dict[str, Value | None]) -> list[Op]:
 class Entry(NamedTuple):
     """The ops one view derives from one event, and where that event sits in the log.
 
-    A store applies an entry only if `offset` is above the last offset it stored for
-    `partition` under `offsets_key`, and stores the new offset in the same atomic step.
+    A store applies an entry only if `position` (schemas.positions) is above the last one
+    it stored for `partition` under `offsets_key`, and stores it in the same atomic step.
+    The hash keeps its first name, `pw:{view}:offsets`: renaming it would need a rebuild.
     A NamedTuple rather than a frozen dataclass: hundreds of thousands are built per
     second on the hot path, and a tuple is several times cheaper to make.
     """
 
     offsets_key: str
     partition: int
-    offset: int
+    position: int
     ops: tuple[Op, ...]
 
 

@@ -1,6 +1,6 @@
 """Redis view store: one Lua script applies a whole batch of entries atomically.
 
-The script skips every entry whose offset is at or below the one stored for its
+The script skips every entry whose position is at or below the one stored for its
 partition (hash `pw:{view}:offsets`), so at-least-once redelivery is a no-op. Every
 value travels as a string: Lua 5.1 numbers are doubles, which would round amounts,
 offsets and scores if they crossed the script as numbers.
@@ -74,7 +74,7 @@ CHUNK = 500
 def _wire(entries: Sequence[Entry]) -> bytes:
     # Op values are strings already (consumers.stores.ops), so the tuples pack as they are.
     return msgpack.packb(
-        [[e.offsets_key, str(e.partition), str(e.offset), e.ops] for e in entries],
+        [[e.offsets_key, str(e.partition), str(e.position), e.ops] for e in entries],
         use_bin_type=True,
     )
 

@@ -41,7 +41,7 @@ class Reader(Protocol):
 
 class Store(Reader, Protocol):
     def apply(self, entries: Sequence[Entry]) -> int:
-        """Apply every entry above its partition's stored offset; return how many applied."""
+        """Apply every entry above its partition's stored position; return how many applied."""
         ...
 
     def offsets(self, offsets_key: str) -> dict[int, int]: ...

@@ -10,7 +10,6 @@ remembered per command id and an early firing (clock skew) must not block a late
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
@@ -22,7 +21,7 @@ from consumers.timers.payouts import PayoutPolicy, due_run, payout_commands
 from consumers.views.deadlines import Deadline, due
 from runtime import metrics
 from runtime.clock import Clock
-from runtime.config import Settings
+from runtime.settings import Settings
 from schemas.catalogue import COMMANDS
 from schemas.codec import encode_command
 from schemas.envelope import CommandEnvelope
@@ -67,14 +66,8 @@ class Timer:
         return fired
 
 
-def payout_policy_from_env() -> PayoutPolicy:
-    return PayoutPolicy(
-        threshold=int(os.environ.get("PIECEWORK_PAYOUT_THRESHOLD", PayoutPolicy.threshold)),
-        interval_ms=1000
-        * int(
-            os.environ.get("PIECEWORK_PAYOUT_INTERVAL_SECONDS", PayoutPolicy.interval_ms // 1000)
-        ),
-    )
+def payout_policy(settings: Settings) -> PayoutPolicy:
+    return PayoutPolicy(settings.payout_threshold, 1000 * settings.payout_interval_seconds)
 
 
 def run_timers(settings: Settings, stop: threading.Event) -> None:
@@ -91,7 +84,7 @@ def run_timers(settings: Settings, stop: threading.Event) -> None:
     views = RedisStore.from_url(settings.redis)
     clock = settings.clock()
     timer = Timer(views, clock, send)
-    payouts = payout_policy_from_env()
+    payouts = payout_policy(settings)
     last_run: int | None = None
     log.info("timer running; payouts from %s every %s ms", payouts.threshold, payouts.interval_ms)
     while not stop.is_set():

@@ -32,7 +32,7 @@ from schemas.events import (
     TaskExpired,
     WorkerCredited,
 )
-from schemas.rules import requester_of_task
+from schemas.ids import requester_of_task
 
 VIEW = "ledger"
 PREFIX = "pw:ledger:"

@@ -37,7 +37,7 @@ from schemas.events import (
     TaskPosted,
     WorkSubmitted,
 )
-from schemas.rules import requester_of_task
+from schemas.ids import requester_of_task
 
 VIEW = "power"
 PREFIX = "pw:power:"

@@ -15,11 +15,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from runtime.config import Settings, Topics
+from runtime.settings import Settings
 from schemas.errors import SchemaError
+from schemas.topics import Topics
 
 err = Console(stderr=True)
-Command = Callable[[argparse.Namespace], int]
+Command = Callable[[argparse.Namespace, Settings], int]
 EXIT_VIOLATION, EXIT_SETUP = 1, 2
 
 
@@ -58,9 +59,9 @@ def _guarded(command: Command) -> Command:
     """A missing topic, an unreadable file or an unreachable broker is a setup error (exit
     2) with one line of explanation, not a traceback."""
 
-    def run(args: argparse.Namespace) -> int:
+    def run(args: argparse.Namespace, settings: Settings) -> int:
         try:
-            return command(args)
+            return command(args, _settings(args, settings))
         except (OSError, RuntimeError, KafkaError, SchemaError) as exc:
             err.print(f"[red]piecework {args.command}:[/] {exc}")
             return EXIT_SETUP
@@ -68,8 +69,8 @@ def _guarded(command: Command) -> Command:
     return run
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    s = Settings.from_env()
+def _settings(args: argparse.Namespace, s: Settings) -> Settings:
+    """The process's settings with what --kafka, --prefix and --redis say instead."""
     return dataclasses.replace(
         s, kafka=args.kafka or s.kafka, redis=getattr(args, "redis", None) or s.redis,
         topics=Topics(args.prefix) if args.prefix else s.topics,
@@ -86,11 +87,10 @@ def _progress(
         yield lambda: progress.update(bar, completed=done())
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from consumers.audit.logfile import export
-    from consumers.audit.source import KafkaLog
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from audit.logfile import export
+    from audit.source import KafkaLog
 
-    settings = _settings(args)
     log = KafkaLog(settings.kafka, args.topic or settings.topics.events, "piecework-export")
     out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
     started = time.perf_counter()
@@ -107,10 +107,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_import(args: argparse.Namespace) -> int:
-    from consumers.audit.importer import Importer, ImportRefused
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from audit.importer import Importer, ImportRefused
 
-    settings = _settings(args)
     importer = Importer(args.file, settings.kafka, settings.topics)
     started = time.perf_counter()
     try:
@@ -128,16 +127,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    from consumers.audit import deadletters
-    from consumers.audit.checks.credits import GRACE_MS
-    from consumers.audit.live import snapshot
-    from consumers.audit.report import render
-    from consumers.audit.run import Options, audit
-    from consumers.audit.source import FileLog, KafkaLog
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from audit import deadletters
+    from audit.checks.credits import GRACE_MS
+    from audit.live import snapshot
+    from audit.report import render
+    from audit.run import Options, audit
+    from audit.source import FileLog, KafkaLog
     from consumers.stores.redis_store import RedisStore
 
-    settings = _settings(args)
     live, reason = None, ""
     read_dead_letters = None
     if args.events:
@@ -172,10 +170,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0 if report.ok else EXIT_VIOLATION
 
 
-def cmd_dead_letters(args: argparse.Namespace) -> int:
-    from consumers.audit import deadletters
+def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    from audit import deadletters
 
-    settings = _settings(args)
     listed = list(deadletters.read(settings.kafka, settings.topics.dead_letter, args.limit))
     if args.json:
         print(json.dumps([item.to_json() for item in listed], indent=2))

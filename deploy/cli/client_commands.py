@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -18,21 +17,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from broker.client import ApiError, Client
+from runtime.settings import Settings
 from schemas.money import format_amount
 
 console = Console(stderr=True)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    port = os.environ.get("PIECEWORK_HTTP_PORT", "8080")
+    # Defaults from the settings, filled in by `_client_args` once they are read.
     parser.add_argument(
-        "--url", default=os.environ.get("PIECEWORK_URL", f"http://127.0.0.1:{port}")
+        "--url", help="the API (default: $PIECEWORK_URL, else http://127.0.0.1:$PIECEWORK_HTTP_PORT)"
     )
-    parser.add_argument(
-        "--token",
-        default=os.environ.get("PIECEWORK_TOKEN"),
-        help="API token (default: $PIECEWORK_TOKEN)",
-    )
+    parser.add_argument("--token", help="API token (default: $PIECEWORK_TOKEN)")
+
+
+def _client_args(args: argparse.Namespace, settings: Settings) -> argparse.Namespace:
+    """args with --url and --token defaulted from the settings."""
+    args.url = args.url or settings.api_url
+    args.token = args.token or settings.token
+    return args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,20 +45,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     post.add_argument("--batch-size", type=int, default=1_000)
     post.add_argument("--concurrency", type=int, default=4)
     _common(post)
-    post.set_defaults(func=lambda a: asyncio.run(post_file(a)))
+    post.set_defaults(func=lambda a, s: asyncio.run(post_file(_client_args(a, s))))
 
     ledger = subparsers.add_parser("ledger", help="balances of the caller (or the platform)")
     ledger.add_argument("--platform", action="store_true", help="platform totals (operators)")
     ledger.add_argument("--json", action="store_true")
     _common(ledger)
-    ledger.set_defaults(func=lambda a: asyncio.run(show_ledger(a)))
+    ledger.set_defaults(func=lambda a, s: asyncio.run(show_ledger(_client_args(a, s))))
 
     actor = subparsers.add_parser("actor", help="create a requester, worker or operator")
     actor.add_argument("actor_id")
     actor.add_argument("role", choices=("requester", "worker", "operator"))
     actor.add_argument("--qualification", action="append", default=[])
     _common(actor)
-    actor.set_defaults(func=lambda a: asyncio.run(create_actor(a)))
+    actor.set_defaults(func=lambda a, s: asyncio.run(create_actor(_client_args(a, s))))
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:

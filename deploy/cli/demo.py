@@ -18,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from rich.console import Console
 
+from runtime.settings import Settings
+
 console = Console(stderr=True)
 
 
@@ -34,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=40)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--html", type=Path, default=Path("report.html"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("PIECEWORK_HTTP_PORT", 8080)))
+    p.add_argument("--port", type=int, help="the API's port (default: $PIECEWORK_HTTP_PORT)")
     p.set_defaults(func=run_demo)
 
 
@@ -58,34 +60,34 @@ def _wait_healthy(url: str, serve: subprocess.Popen, timeout: float = 90) -> Non
     raise SystemExit(f"{url} did not answer within {timeout:.0f}s")
 
 
-def _demo_env(args: argparse.Namespace) -> dict[str, str]:
+def _demo_env(args: argparse.Namespace, settings: Settings) -> dict[str, str]:
+    """The environment of the demo's child processes: this one's, with the demo's own
+    topics, Redis database, port, clock and operator token."""
     import redis
 
-    base = os.environ.get("PIECEWORK_REDIS", "redis://127.0.0.1:6379/0")
-    db = os.environ.get("PIECEWORK_DEMO_REDIS_DB", "1")
-    redis_url = urlunsplit(urlsplit(base)._replace(path=f"/{db}"))
+    redis_url = urlunsplit(urlsplit(settings.redis)._replace(path=f"/{settings.demo_redis_db}"))
     redis.Redis.from_url(redis_url).flushdb()
     return {
         **os.environ,
         "PIECEWORK_REDIS": redis_url,
         "PIECEWORK_TOPIC_PREFIX": f"demo-{time.strftime('%Y%m%d-%H%M%S')}",
         "PIECEWORK_HTTP_PORT": str(args.port),
-        "PIECEWORK_OPERATOR_TOKEN": os.environ.get("PIECEWORK_OPERATOR_TOKEN")
-        or secrets.token_urlsafe(24),
+        "PIECEWORK_OPERATOR_TOKEN": settings.operator_token or secrets.token_urlsafe(24),
         "PIECEWORK_CLOCK_SPEED": str(args.clock_speed),
         "PIECEWORK_CLOCK_ORIGIN_MS": str(time.time_ns() // 1_000_000),
-        # Pay out every marketplace day, from 1 EUR.
-        "PIECEWORK_PAYOUT_INTERVAL_SECONDS": os.environ.get(
-            "PIECEWORK_PAYOUT_INTERVAL_SECONDS", "86400"
-        ),
+        # Pay out every marketplace day (the default), from 1 EUR.
+        "PIECEWORK_PAYOUT_INTERVAL_SECONDS": str(settings.payout_interval_seconds),
     }
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    env = _demo_env(args)
+def run_demo(args: argparse.Namespace, settings: Settings) -> int:
+    if args.port is None:
+        args.port = settings.http_port
+    env = _demo_env(args, settings)
     url = f"http://127.0.0.1:{args.port}"
     _piecework("up", env=env)
-    console.rule(f"piecework serve on {url} (topics {env['PIECEWORK_TOPIC_PREFIX']}.*)")
+    topics = Settings.from_env(env).topics  # what the children will read
+    console.rule(f"piecework serve on {url} (topics {topics.prefix}.*)")
     serve = subprocess.Popen([sys.executable, "-m", "deploy.cli", "serve"], env=env)
     try:
         _wait_healthy(url, serve)

@@ -8,9 +8,9 @@ import time
 
 from kafka.admin import KafkaAdminClient
 
-from runtime.config import Settings
 from runtime.consumer_lag import groups
 from runtime.kafka_io import last_data_offsets, snapshot_consumer
+from runtime.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +30,7 @@ def pending(admin: KafkaAdminClient, reader, settings: Settings) -> dict[str, in
     return behind
 
 
-def show_lag(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+def show_lag(args: argparse.Namespace, settings: Settings) -> int:
     deadline = time.monotonic() + args.wait
     reader = snapshot_consumer(settings.kafka, "piecework-lag")
     with KafkaAdminClient(bootstrap_servers=settings.kafka, client_id="piecework-lag") as admin:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from runtime.settings import Settings
+
 if TYPE_CHECKING:
     from consumers.stores.store import Reader
 
@@ -34,10 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_report)  # fmt: skip
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.power.figures import summarize
     from consumers.power.snapshot import collect
-    from runtime.config import Settings, policy_from_env
+    from deploy.policy import policy_for
     from schemas.errors import SchemaError
     from schemas.money import CURRENCIES, parse_amount
 
@@ -48,7 +50,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     try:
         floor = (parse_amount(args.floor) if args.floor
-                 else policy_from_env().wage_floors.get(args.currency))  # fmt: skip
+                 else policy_for(settings).wage_floors.get(args.currency))  # fmt: skip
     except ValueError as exc:
         err.print(f"[red]--floor: {exc}[/]")
         return EXIT_INPUT
@@ -56,7 +58,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         err.print(f"[red]the policy has no wage floor for {args.currency}[/]; pass --floor")
         return EXIT_INPUT
     try:
-        reader, source = _reader(args.events, Settings.from_env().redis)
+        reader, source = _reader(args.events, settings.redis)
         data = collect(reader, args.currency)
     except (OSError, SchemaError) as exc:
         err.print(f"[red]{exc}[/]")
@@ -103,11 +105,10 @@ def _reader(events: Path | None, redis_url: str) -> tuple[Reader, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m deploy.cli.report`) until the subcommand is registered."""
-    parser = argparse.ArgumentParser(prog="piecework")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["report", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args))
+    """Stand-alone entry (`python -m deploy.cli.report`): `piecework report` by another name."""
+    from deploy.cli import main as piecework
+
+    return piecework(["report", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

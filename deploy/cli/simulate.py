@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from runtime.settings import Settings
 
 if TYPE_CHECKING:
     from deploy.simulation.summary import Summary
@@ -27,16 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Requesters, workers and an operator, all through the public API. "
         "Run the stack with a fast clock (PIECEWORK_CLOCK_SPEED=600) to see reviews, "
         "auto-approvals and payouts within minutes; see docs/SIMULATION.md.")
-    port = os.environ.get("PIECEWORK_HTTP_PORT", "8080")
-    p.add_argument("--url", default=f"http://127.0.0.1:{port}")
-    p.add_argument("--operator-token", default=os.environ.get("PIECEWORK_OPERATOR_TOKEN"))
+    p.add_argument("--url", help="the API (default: $PIECEWORK_URL, else "
+                   "http://127.0.0.1:$PIECEWORK_HTTP_PORT)")
+    p.add_argument("--operator-token", help="default: $PIECEWORK_OPERATOR_TOKEN")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--duration", type=float, default=120.0, help="wall-clock seconds")
     p.add_argument("--requesters", type=int, default=6)
     p.add_argument("--workers", type=int, default=40)
     p.add_argument("--clock-speed", type=float,
-                   default=float(os.environ.get("PIECEWORK_CLOCK_SPEED", "1.0")),
-                   help="must equal the stack's PIECEWORK_CLOCK_SPEED (default: from env)")
+                   help="must equal the stack's PIECEWORK_CLOCK_SPEED (default: that variable)")
     p.add_argument("--load", type=float, default=1.0,
                    help="work posted over what the workers could do in the run")
     p.add_argument("--run-id", default=None,
@@ -45,11 +45,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_simulate)
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from deploy.simulation.driver import SetupError, simulate
     from deploy.simulation.plan import make_plan
     from deploy.simulation.summary import Summary
 
+    args.url = args.url or settings.api_url
+    args.operator_token = args.operator_token or settings.operator_token
+    if args.clock_speed is None:
+        args.clock_speed = settings.clock_speed
     err = Console(stderr=True)
     if not args.operator_token:
         err.print("[red]an operator token is needed[/] (--operator-token or "

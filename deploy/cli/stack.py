@@ -14,6 +14,7 @@ from rich.table import Table
 from deploy import settings as stack_settings
 from deploy import stack
 from deploy.topics import ensure_topics
+from runtime.settings import MAX_BROKERS, Settings
 
 console = Console()
 EXIT_NOT_RUNNING = 3
@@ -29,15 +30,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.set_defaults(func=func)
         if name == "up":
             parser.add_argument(
-                "--brokers", type=int, choices=range(1, stack_settings.MAX_BROKERS + 1),
+                "--brokers", type=int, choices=range(1, MAX_BROKERS + 1),
                 metavar="N", default=None,
                 help="Kafka nodes (broker+controller each); 3 gives replication 3, min ISR 2. "
                 "Default: PIECEWORK_BROKERS, else what the data dir holds, else 1",
             )
 
 
-def _settings(brokers: int | None = None) -> stack_settings.StackSettings:
-    cfg = stack_settings.from_env()
+def _settings(settings: Settings, brokers: int | None = None) -> stack_settings.StackSettings:
+    cfg = stack_settings.for_settings(settings)
     if brokers is not None:
         cfg = dataclasses.replace(cfg, brokers=brokers)
     return stack.resolve(cfg)
@@ -64,14 +65,14 @@ def _logs(states: Sequence[stack.ServiceState]) -> None:
             console.print(f"{st.name} logs: " + ", ".join(str(p) for p in st.logs))
 
 
-def cmd_up(args: argparse.Namespace) -> int:
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     began = time.monotonic()
     try:
-        cfg = _settings(args.brokers)
+        cfg = _settings(settings, args.brokers)
         states = stack.up(cfg)
         ours = any(st.ours and st.name.startswith("kafka") for st in states)
         bootstrap = cfg.cluster_bootstrap if ours else cfg.kafka_bootstrap
-        topics = ensure_topics(bootstrap, cfg.partitions)
+        topics = ensure_topics(bootstrap, cfg.partitions, settings.topics)
     except (RuntimeError, ValueError, KafkaError) as exc:
         console.print(f"[red]piecework up failed:[/] {exc}")
         return 1
@@ -87,16 +88,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_down(args: argparse.Namespace) -> int:
+def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
     began = time.monotonic()
-    states = stack.down(_settings())
+    states = stack.down(_settings(settings))
     console.print(_table(states, "piecework stack"))
     console.print(f"down in {time.monotonic() - began:.1f}s")
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    cfg = _settings()
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    cfg = _settings(settings)
     states = stack.status(cfg)
     console.print(_table(states, f"piecework stack (data dir {cfg.data_dir})"))
     _logs(states)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 
 from broker.client import ApiError, Client
-from deploy.cli.client_commands import _common, console
+from deploy.cli.client_commands import _client_args, _common, console
+from runtime.settings import Settings
 
 HELP = """\
 Manage an actor's API tokens (operators only). A token is shown once, when issued;
@@ -37,16 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rotate", action="store_true",
                         help="issue: revoke every other token of ACTOR in the same step")
     _common(parser)
-    parser.set_defaults(func=lambda a: asyncio.run(run(a)))
+    parser.set_defaults(func=lambda a, s: asyncio.run(run(_client_args(a, s), s)))
 
 
-def _token(args: argparse.Namespace) -> str | None:
-    # The other client commands read PIECEWORK_TOKEN; the operator who started `serve`
-    # may only have PIECEWORK_OPERATOR_TOKEN set, so that is the fallback.
-    return args.token or os.environ.get("PIECEWORK_OPERATOR_TOKEN")
-
-
-async def run(args: argparse.Namespace) -> int:
+async def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.token_id is not None and args.action != "revoke":
         console.print("[red]TOKEN_ID is for `revoke` only")
         return 2
@@ -54,7 +48,9 @@ async def run(args: argparse.Namespace) -> int:
         console.print("[red]--rotate is for `issue` only")
         return 2
     try:
-        async with Client(args.url, _token(args)) as client:
+        # The other client commands read PIECEWORK_TOKEN; the operator who started `serve`
+        # may only have PIECEWORK_OPERATOR_TOKEN set, so that is the fallback.
+        async with Client(args.url, args.token or settings.operator_token) as client:
             if args.action == "issue":
                 result = await client.issue_token(args.actor_id, revoke_existing=args.rotate)
             elif args.action == "list":

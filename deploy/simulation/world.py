@@ -18,7 +18,7 @@ from broker.client import ApiError
 from deploy.simulation.kinds import PlannedTask
 from deploy.simulation.plan import Plan
 from deploy.simulation.summary import Summary, TrackedClient
-from schemas.rules import requester_of_task
+from schemas.ids import requester_of_task
 
 log = logging.getLogger(__name__)
 TASK_LOOKUP_WALL_S = 2.0

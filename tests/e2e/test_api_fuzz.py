@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from broker.client import Client
-from tests.stack_processes import PATIENCE_S, PATIENT_RETRIES, probe, running_stack
+from testkit.stack_processes import PATIENCE_S, PATIENT_RETRIES, probe, running_stack
 
 CHECKS = ",".join(
     (

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from runtime.config import Settings
+from runtime.settings import Settings
+from testkit.stack_processes import HANG_GUARD_S
 from tests.faults.load import Plan, start_load
 from tests.faults.private import private_kafka
 from tests.faults.roles import fault_stack
@@ -22,7 +23,6 @@ from tests.faults.verdict import (
     read_log,
     wait_quiet,
 )
-from tests.stack_processes import HANG_GUARD_S
 
 OUTAGE_S = 3.0
 

@@ -18,8 +18,8 @@ import redis
 
 from broker.api.idempotency import claim_memory_key, scoped_command_id
 from broker.client import Client
+from testkit.stack_processes import HANG_GUARD_S, PATIENCE_S, PATIENT_RETRIES, Stack, probe
 from tests.faults.roles import fault_stack
-from tests.stack_processes import HANG_GUARD_S, PATIENCE_S, PATIENT_RETRIES, Stack, probe
 
 
 def _spec(i: int, qualification: str) -> dict:

@@ -18,13 +18,14 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from deploy.topics import create_topics
-from runtime.config import Settings, Topics
+from runtime.settings import Settings
 from schemas.codec import encode_command
 from schemas.envelope import CommandEnvelope
+from schemas.topics import Topics
+from testkit.stack_processes import HANG_GUARD_S, PATIENCE_S
 from tests.e2e.test_processor_crash import burst, replies_by_command, start_processor
 from tests.faults.private import PrivateKafka, private_kafka
 from tests.faults.verdict import assert_nothing_lost_or_duplicated, audit, read_log
-from tests.stack_processes import HANG_GUARD_S, PATIENCE_S
 
 CHUNK, PAUSE_S = 100, 0.05  # about 2,000 commands/s offered, for about 2.5 s
 

@@ -17,9 +17,10 @@ import msgpack
 import pytest
 from kafka import KafkaProducer
 
-from runtime.config import Settings
 from runtime.deadletter import DeadLetter
 from runtime.kafka_io import read_topic
+from runtime.settings import Settings
+from testkit.stack_processes import HANG_GUARD_S, PATIENCE_S, probe
 from tests.faults.load import Plan, start_load
 from tests.faults.roles import fault_stack, kill9, restart
 from tests.faults.verdict import (
@@ -28,7 +29,6 @@ from tests.faults.verdict import (
     read_log,
     wait_quiet,
 )
-from tests.stack_processes import HANG_GUARD_S, PATIENCE_S, probe
 
 # Topic records are limited to about 1 MiB (the broker's message.max.bytes).
 # The largest value a default topic accepted here (message.max.bytes 1048588, less the

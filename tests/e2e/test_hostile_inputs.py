@@ -29,8 +29,8 @@ from broker.api.app import HANDLER_MODULES  # importing the handlers fills ROUTE
 from broker.api.routes import ROUTES, Route
 from broker.client import Client
 from schemas.limits import MAX_ANSWER_BYTES, MAX_JSON_DEPTH
+from testkit.stack_processes import Stack, probe
 from tests.faults.roles import fault_stack
-from tests.stack_processes import Stack, probe
 
 MAX_BODY = 4 * 1024 * 1024
 STACK_ENV = {"PIECEWORK_MAX_BODY_BYTES": str(MAX_BODY), "PIECEWORK_RATE_LIMIT": "100000",

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from broker.client import Client
-from tests.stack_processes import Stack, probe, running_stack
+from testkit.stack_processes import Stack, probe, running_stack
 
 DEADLINE_S = 180.0
 REWARD = 300_000

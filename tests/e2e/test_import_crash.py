@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 from kafka import TopicPartition
 
-from bench.replay_log import make_log
-from consumers.audit.logfile import export, source_records
-from consumers.audit.run import Options, audit
-from consumers.audit.source import FileLog, KafkaLog, ListLog
+from audit.logfile import export, source_records
+from audit.run import Options, audit
+from audit.source import FileLog, KafkaLog, ListLog
 from deploy.topics import create_topics
-from runtime.config import Topics
 from runtime.kafka_io import partition_ids, read_topic, snapshot_consumer
 from schemas.codec import decode_command, decode_events
+from schemas.topics import Topics
+from testkit.replay_log import make_log
+from testkit.stack_processes import PATIENCE_S
 from tests.audit_topics import drop_topics
-from tests.stack_processes import PATIENCE_S
 
 CHUNK, EVENTS = 100, 20_000
 

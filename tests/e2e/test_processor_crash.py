@@ -19,9 +19,9 @@ from runtime.kafka_io import read_topic
 from schemas.codec import decode_events, decode_reply, encode_command
 from schemas.commands import ClaimTask, DepositFunds, PostTasks, TaskSpec
 from schemas.envelope import CommandEnvelope
-from schemas.rules import make_task_id
+from schemas.ids import make_task_id
+from testkit.stack_processes import HANG_GUARD_S, PATIENCE_S
 from tests.live_write_side import settings_for
-from tests.stack_processes import HANG_GUARD_S, PATIENCE_S
 
 REQUESTERS, BATCHES, TASKS, CLAIMS = 10, 10, 50, 4_890  # 10 + 100 + 4,890 = 5,000 commands
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.stack_processes import PATIENCE_S, probe, running_stack
+from testkit.stack_processes import PATIENCE_S, probe, running_stack
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

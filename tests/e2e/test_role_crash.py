@@ -15,8 +15,10 @@ import pytest
 
 from consumers.stores.redis_store import RedisStore
 from consumers.views.deadlines import due
-from runtime.config import Settings
+from runtime.settings import Settings
 from schemas import events as ev
+from testkit.stack_processes import HANG_GUARD_S, PATIENCE_S
+from testkit.views_kit import wait_deadlines_settled
 from tests.faults.load import Plan, start_load
 from tests.faults.roles import fault_stack, kill9, restart
 from tests.faults.verdict import (
@@ -25,8 +27,6 @@ from tests.faults.verdict import (
     read_log,
     wait_quiet,
 )
-from tests.stack_processes import HANG_GUARD_S, PATIENCE_S
-from tests.views_kit import wait_deadlines_settled
 
 
 @pytest.mark.timeout(HANG_GUARD_S)

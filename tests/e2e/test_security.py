@@ -24,10 +24,10 @@ from kafka import KafkaProducer
 
 from broker.api.app import HANDLER_MODULES  # importing the handlers fills ROUTES
 from broker.api.routes import ROUTES, Route
-from runtime.config import Settings
 from runtime.kafka_io import read_topic
+from runtime.settings import Settings
+from testkit.stack_processes import PATIENCE_S, Stack, probe
 from tests.faults.roles import fault_stack
-from tests.stack_processes import PATIENCE_S, Stack, probe
 
 RATE, BURST = 20, 40
 MAX_TASKS, MAX_BODY, MAX_PAYLOAD = 200, 4_000_000, 16 * 1024
@@ -239,6 +239,19 @@ def test_payload_batch_and_body_limits_answer_413(world) -> None:
     assert status == 201 and len(payload["task_ids"]) == 100, (status, payload)
 
 
+async def retry_afters(url: str, token: str, n: int) -> list[str | None]:
+    """The Retry-After header of each 429 in a burst of n raw requests."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as session:
+
+        async def one() -> tuple[int, str | None]:
+            async with session.get(url + "/v1/ledger", headers=headers) as response:
+                return response.status, response.headers.get("Retry-After")
+
+        answers = await asyncio.gather(*(one() for _ in range(n)))
+    return [wait for status, wait in answers if status == 429]
+
+
 def test_rate_limit_per_token_answers_429_then_recovers(world) -> None:
     async def burst(token: str, n: int) -> list[tuple[int, dict]]:
         return await asyncio.gather(*(call(world.url, "GET", "/v1/ledger", token)
@@ -256,6 +269,9 @@ def test_rate_limit_per_token_answers_429_then_recovers(world) -> None:
     assert limited and {p.get("code") for p in limited} == {"rate_limited"}
     # Another token is not slowed down by this one.
     ok(sync(world.url, "GET", "/v1/ledger", world.tokens["wrkA"]), 200)
+    # A 429 says when to come back, in whole seconds (the Python client honours it).
+    waits = asyncio.run(retry_afters(world.url, token, 2 * BURST))
+    assert waits and all(w is not None and w.isdigit() and int(w) >= 1 for w in waits), waits
     time.sleep(BURST / RATE + 0.5)  # the bucket refills
     assert [s for s, _ in asyncio.run(burst(token, BURST // 2))] == [200] * (BURST // 2)
 

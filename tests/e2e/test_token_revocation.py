@@ -23,8 +23,8 @@ import pytest
 
 from broker.api.auth import TokenStore
 from broker.client import ApiError, Client
+from testkit.stack_processes import Stack, free_port
 from tests.faults.roles import fault_stack, wait_healthy
-from tests.stack_processes import Stack, free_port
 
 DEADLINE_S = 60.0  # for conditions; the 1 s bound is checked separately, without racing
 BOUND_S = 1.0

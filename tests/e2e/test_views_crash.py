@@ -20,9 +20,9 @@ import pytest
 from broker.client import Client
 from consumers.engine.runner import digests
 from consumers.stores.redis_store import RedisStore
-from runtime.config import Settings
-from tests.stack_processes import HANG_GUARD_S, PATIENCE_S, PATIENT_RETRIES, Stack, probe
-from tests.views_kit import (
+from runtime.settings import Settings
+from testkit.stack_processes import HANG_GUARD_S, PATIENCE_S, PATIENT_RETRIES, Stack, probe
+from testkit.views_kit import (
     behind,
     export_and_fold,
     kill9,

@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from consumers.audit.source import FileLog
+from audit.source import FileLog
 from consumers.engine.runner import VIEWS, digests, fold_log
 from consumers.stores.ops import offsets_key
 from consumers.stores.redis_store import RedisStore
-from runtime.config import Settings
+from runtime.settings import Settings
+from testkit.stack_processes import HANG_GUARD_S, PATIENCE_S, probe
 from tests.faults.load import Market, Plan
 from tests.faults.private import private_redis
 from tests.faults.roles import fault_stack, kill9, restart
@@ -33,7 +34,6 @@ from tests.faults.verdict import (
     read_log,
     wait_quiet,
 )
-from tests.stack_processes import HANG_GUARD_S, PATIENCE_S, probe
 
 # The worker checks for a flushed store every second when idle; a busy machine delays it.
 EXIT_TIMEOUT_S = PATIENCE_S

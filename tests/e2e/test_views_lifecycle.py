@@ -14,10 +14,10 @@ import time
 import pytest
 
 from consumers.stores.redis_store import RedisStore
-from runtime.config import Settings
+from runtime.settings import Settings
 from schemas.events import SubmissionApproved
-from tests.stack_processes import HANG_GUARD_S, PATIENCE_S, probe
-from tests.views_kit import (
+from testkit.stack_processes import HANG_GUARD_S, PATIENCE_S, probe
+from testkit.views_kit import (
     audit_json,
     export_and_fold,
     last_offsets,

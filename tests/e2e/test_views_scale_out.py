@@ -21,9 +21,9 @@ from kafka.admin import KafkaAdminClient
 
 from consumers.engine.worker import SESSION_TIMEOUT_SECONDS
 from consumers.stores.redis_store import RedisStore
-from runtime.config import Settings
-from tests.stack_processes import HANG_GUARD_S, PATIENCE_S, Stack, probe
-from tests.views_kit import (
+from runtime.settings import Settings
+from testkit.stack_processes import HANG_GUARD_S, PATIENCE_S, Stack, probe
+from testkit.views_kit import (
     export_and_fold,
     kill9,
     last_offsets,
@@ -94,7 +94,9 @@ def settled_split(stack: Stack, settings: Settings
         stack.assert_alive()
         state, members = group_members(settings)
         a, b = last_assignment(stack.log("views")), last_assignment(stack.log("views-b"))
-        if state == "Stable" and sorted(members.values()) == sorted([sorted(a), sorted(b)]):
+        described = [v for v in members.values() if isinstance(v, list)]
+        if (state == "Stable" and len(described) == len(members)
+                and sorted(described) == sorted([sorted(a), sorted(b)])):
             return members, a, b
         assert time.monotonic() < deadline, (
             f"the views group did not settle in {PATIENCE_S:.0f} s: {state} {members}; "

@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 
 from broker.client import ApiError, Client
-from tests.stack_processes import PATIENCE_S, PATIENT_RETRIES, Stack, probe
+from testkit.stack_processes import PATIENCE_S, PATIENT_RETRIES, Stack, probe
 
 # Enough retries (0.2 s doubling, same Idempotency-Key) to outlast PATIENCE_S of 503s or
 # refused connections: an API restart or a processor rebalance on a busy machine.

@@ -20,7 +20,7 @@ from kafka.errors import KafkaError
 
 from deploy import kafka_launcher, processes, stack
 from deploy.settings import KafkaNode, StackSettings, default_jar_dir
-from tests.stack_processes import PATIENCE_S
+from testkit.stack_processes import PATIENCE_S
 
 
 def _free(port: int) -> bool:

@@ -13,7 +13,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from tests.stack_processes import PATIENCE_S, Stack, running_stack
+from testkit.stack_processes import PATIENCE_S, Stack, running_stack
 
 # Redis DBs no other test file flushes (12: audit and power tests; 4-11, 14, 15 taken too).
 FAULT_DBS = (13, 3, 2, 1)

@@ -22,12 +22,12 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from broker.domain.shard import Shard
-from runtime.config import Settings
 from runtime.kafka_io import read_partition, read_topic, snapshot_consumer
+from runtime.settings import Settings
 from schemas.codec import decode_events, decode_reply
 from schemas.envelope import EventEnvelope, Reply
 from schemas.errors import SchemaError
-from tests.stack_processes import PATIENCE_S
+from testkit.stack_processes import PATIENCE_S
 
 AUDIT_TIMEOUT_S = PATIENCE_S
 

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
+from audit.live import snapshot
 from broker.api.gateway import CommandGateway
-from consumers.audit.live import snapshot
 from consumers.engine.runner import digests, fold_log
 from consumers.stores.redis_store import RedisStore
 from consumers.views.ledger import worker_key

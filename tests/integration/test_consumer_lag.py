@@ -9,8 +9,9 @@ from kafka.admin import KafkaAdminClient
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import REGISTRY
 
-from runtime.config import Settings, Topics
 from runtime.consumer_lag import group_lag, poll_once
+from runtime.settings import Settings
+from schemas.topics import Topics
 
 
 def test_lag_counts_what_each_group_has_not_committed(

@@ -31,7 +31,7 @@ from consumers.engine.runner import fold_log
 from consumers.power.collector import PowerCollector
 from consumers.power.figures import power_report
 from consumers.stores.redis_store import RedisStore
-from tests.stack_processes import OWNER_KEY
+from testkit.stack_processes import OWNER_KEY
 from tests.view_story import full_story
 
 PINNED_DB = os.environ.get("PIECEWORK_PROMETHEUS_TEST_DB")

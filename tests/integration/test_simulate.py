@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from tests.stack_processes import probe, running_stack
+from testkit.stack_processes import probe, running_stack
 
 SPEED = 600  # ten marketplace minutes per second: fair payers review within the run
 DURATION_S = 20

@@ -16,7 +16,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.structs import OffsetAndMetadata
 
-from runtime.config import Topics
+from schemas.topics import Topics
 
 
 def _consumer(bootstrap: str, isolation: str, **extra: object) -> KafkaConsumer:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
-from consumers.engine.runner import PREFIXES, apply_batch, digests, fold_log
+from consumers.engine.runner import apply_batch, digests, fold_log
 from consumers.queries import queue_query
 from consumers.stores.memory_store import MemoryStore
 from consumers.stores.ops import (
@@ -32,7 +32,7 @@ from consumers.stores.ops import (
 from consumers.stores.ops import zsync as zsync_op
 from consumers.stores.redis_store import RedisStore
 from consumers.stores.store import Store
-from consumers.views import deadlines, ledger, power
+from consumers.views import deadlines, ledger, power, registry
 from tests.view_story import full_story
 
 REDIS = os.environ.get("PIECEWORK_REDIS", "redis://127.0.0.1:6379/0")
@@ -171,8 +171,8 @@ def test_the_same_log_builds_identical_views_and_digests(store: Store) -> None:
     records = full_story().records
     reference = fold_log(records, batch=len(records))
     fold_log(records, store, batch=7)
-    for prefix in PREFIXES.values():
-        assert list(store.dump(prefix)) == list(reference.dump(prefix)), prefix
+    for view in registry.ALL:
+        assert list(store.dump(view.prefix)) == list(reference.dump(view.prefix)), view.name
     assert digests(store) == digests(reference)
     assert apply_batch(store, records) == 0  # a full redelivery is a no-op
     assert apply_batch(store, records[-5:]) == 0

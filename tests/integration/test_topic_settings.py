@@ -15,7 +15,7 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from deploy.topics import create_topics, ensure_topics
-from runtime.config import Topics
+from schemas.topics import Topics
 
 SEVEN_DAYS_MS = "604800000"
 

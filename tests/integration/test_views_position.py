@@ -12,17 +12,18 @@ import pytest
 import redis
 from kafka.admin import KafkaAdminClient
 
-from bench.replay_log import make_log
 from consumers.engine.runner import apply_batch, digests
 from consumers.engine.view_position import EPOCH_KEY, PositionedStore, StoreFlushed, next_offsets
 from consumers.engine.worker import EXIT_REBUILD
 from consumers.stores.ops import offsets_key
 from consumers.stores.redis_store import RedisStore
 from deploy.topics import create_topics
-from runtime.config import Settings, Topics
+from runtime.settings import Settings
 from schemas.positions import offset_of, position
-from tests.stack_processes import OWNER_KEY
-from tests.views_kit import (
+from schemas.topics import Topics
+from testkit.replay_log import make_log
+from testkit.stack_processes import OWNER_KEY
+from testkit.views_kit import (
     fold_digests,
     last_offsets,
     own_db,

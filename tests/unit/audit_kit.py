@@ -11,13 +11,13 @@ import dataclasses
 import zlib
 from typing import Any
 
+from audit.logfile import event_key
 from broker.domain.stamping import aggregate_of
-from consumers.audit.logfile import event_key
 from schemas import commands as c
 from schemas.envelope import EventEnvelope
+from schemas.positions import Positioned
 from tests.unit.domain_kit import OPERATOR, T0, Market
 
-Record = tuple[int, int, EventEnvelope]
 PARTITIONS = 3
 R, WORKERS = "acme", ("wanda", "walt", "wendy")
 
@@ -26,7 +26,7 @@ def partition_of(env: EventEnvelope) -> int:
     return zlib.crc32(event_key(env)) % PARTITIONS
 
 
-def as_records(envs: list[EventEnvelope]) -> list[Record]:
+def as_records(envs: list[EventEnvelope]) -> list[Positioned]:
     offsets = [0] * PARTITIONS
     out = []
     for env in envs:
@@ -66,15 +66,15 @@ def lifecycle(deliver: bool = True) -> Market:
     return m
 
 
-def good_log(deliver: bool = True) -> list[Record]:
+def good_log(deliver: bool = True) -> list[Positioned]:
     return as_records(lifecycle(deliver).log)
 
 
-def envs(records: list[Record]) -> list[EventEnvelope]:
+def envs(records: list[Positioned]) -> list[EventEnvelope]:
     return [env for _, _, env in records]
 
 
-def first(records: list[Record], kind: type) -> EventEnvelope:
+def first(records: list[Positioned], kind: type) -> EventEnvelope:
     return next(env for _, _, env in records if isinstance(env.event, kind))
 
 
@@ -82,13 +82,13 @@ def with_event(env: EventEnvelope, **changes: Any) -> EventEnvelope:
     return dataclasses.replace(env, event=dataclasses.replace(env.event, **changes))
 
 
-def replaced(records: list[Record], old: EventEnvelope, new: EventEnvelope) -> list[Record]:
+def replaced(records: list[Positioned], old: EventEnvelope, new: EventEnvelope) -> list[Positioned]:
     return as_records([new if env is old else env for env in envs(records)])
 
 
 def appended(
-    records: list[Record], event: Any, event_id: str, at: int = T0 + 200_000
-) -> list[Record]:
+    records: list[Positioned], event: Any, event_id: str, at: int = T0 + 200_000
+) -> list[Positioned]:
     """`event` added at the end of its aggregate, with the next sequence: well-formed."""
     agg = aggregate_of(event)
     seq = 1 + max((e.sequence for e in envs(records) if e.aggregate_id == agg), default=0)

@@ -13,6 +13,7 @@ from broker.domain.shard import Decision, Shard, aggregate_of
 from schemas import commands as c
 from schemas import events as ev
 from schemas.envelope import CommandEnvelope, EventEnvelope
+from schemas.ids import make_claim_id
 
 T0 = 1_000_000_000  # ms
 R, R2 = "acme", "rival"
@@ -131,7 +132,7 @@ def open_task(deposit: int = 1_000_000, **overrides: Any) -> list[Any]:
 
 
 def claim_id(n: int = 1) -> str:
-    return f"{TASK}:c{n}"
+    return make_claim_id(TASK, n)
 
 
 def claimed(worker_id: str = W, n: int = 1, at: int = T0) -> ev.TaskClaimed:

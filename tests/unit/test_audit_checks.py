@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from consumers.audit.checks import MAX_LISTED, aggregates, ids, sequences, wallets
+from audit.checks import MAX_LISTED, aggregates, ids, sequences, wallets
 from schemas import events as ev
 from tests.unit.audit_kit import (
     appended,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from consumers.audit.logfile import export
-from consumers.audit.source import ListLog
+from audit.logfile import export
+from audit.source import ListLog
 from deploy.cli import main
 from schemas import events as ev
 from tests.unit.audit_kit import T0, appended, good_log

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from consumers.audit.checks import credits, run
+from audit.checks import credits, run
 from schemas import events as ev
 from tests.unit.audit_kit import T0, appended, first, good_log, replaced, with_event
 

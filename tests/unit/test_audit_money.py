@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from consumers.audit.checks import decoding, money, views
-from consumers.audit.run import Options, audit
-from consumers.audit.source import ListLog
+from audit.checks import decoding, money, views
+from audit.run import Options, audit
+from audit.source import ListLog
 from consumers.engine.runner import fold_log
 from consumers.views.ledger import ledger_totals
 from schemas import commands as c

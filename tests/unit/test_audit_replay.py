@@ -9,12 +9,12 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from consumers.audit import deadletters
-from consumers.audit.checks import ids
-from consumers.audit.logfile import event_key, export, raw_line
-from consumers.audit.replay import Replay
-from consumers.audit.run import Options, audit
-from consumers.audit.source import FileLog, ListLog, Undecodable, parse_line
+from audit import deadletters
+from audit.checks import ids
+from audit.logfile import event_key, export, raw_line
+from audit.replay import Replay
+from audit.run import Options, audit
+from audit.source import FileLog, ListLog, Undecodable, parse_line
 from consumers.engine.runner import VIEWS, digests, fold_log
 from consumers.stores.memory_store import MemoryStore
 from runtime.deadletter import DeadLetter

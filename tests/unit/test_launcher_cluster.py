@@ -10,7 +10,13 @@ import pytest
 
 from deploy import kafka_config, kafka_launcher, kafka_probe, processes, stack
 from deploy.cli import build_parser
-from deploy.settings import from_env
+from deploy.settings import for_settings
+from runtime.settings import Settings
+
+
+def from_env(env: dict[str, str]):
+    """The local stack of exactly these variables (HOME and XDG_CACHE_HOME included)."""
+    return for_settings(Settings.from_env(env), env)
 
 
 def _cluster(tmp_path: Path, brokers: int = 3, kafka: str = "127.0.0.1:9092"):

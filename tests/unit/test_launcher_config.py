@@ -13,10 +13,16 @@ import yaml
 
 from deploy import kafka_config, processes, redis_launcher, stack
 from deploy.cli import build_parser
-from deploy.settings import from_env, parse_host_port
-from runtime.config import Topics
+from deploy.settings import for_settings, parse_host_port
+from runtime.settings import Settings
+from schemas.topics import Topics
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def from_env(env: dict[str, str]):
+    """The local stack of exactly these variables (HOME and XDG_CACHE_HOME included)."""
+    return for_settings(Settings.from_env(env), env)
 
 
 def test_defaults_point_at_loopback_and_repo_var():

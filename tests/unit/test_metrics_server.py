@@ -7,9 +7,9 @@ import urllib.request
 
 import pytest
 
-from runtime.config import Settings
 from runtime.consumer_lag import lag
 from runtime.metrics_server import metrics_port, start_role_metrics
+from runtime.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -27,7 +27,7 @@ from runtime.metrics_server import metrics_port, start_role_metrics
     ],
 )
 def test_metrics_port(role: str, instance: str, env: dict[str, str], port: int | None) -> None:
-    assert metrics_port(role, instance, env) == port
+    assert metrics_port(role, instance, Settings.from_env(env).metrics_port) == port
 
 
 def free_port() -> int:
@@ -36,10 +36,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_role_serves_the_default_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_role_serves_the_default_registry() -> None:
     port = free_port()
-    monkeypatch.setenv("PIECEWORK_METRICS_PORT", str(port))
-    server = start_role_metrics("processor", "0", Settings())
+    server = start_role_metrics("processor", "0", Settings(metrics_port=port))
     assert server is not None
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
@@ -50,12 +49,12 @@ def test_a_role_serves_the_default_registry(monkeypatch: pytest.MonkeyPatch) -> 
         server.server_close()
 
 
-def test_a_taken_port_costs_the_metrics_not_the_role(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_taken_port_costs_the_metrics_not_the_role() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        monkeypatch.setenv("PIECEWORK_METRICS_PORT", str(taken.getsockname()[1]))
-        assert start_role_metrics("processor", "0", Settings()) is None
+        settings = Settings(metrics_port=taken.getsockname()[1])
+        assert start_role_metrics("processor", "0", settings) is None
 
 
 def test_lag_sums_partitions_and_starts_uncommitted_ones_at_the_log_start() -> None:

@@ -22,7 +22,7 @@ def test_every_served_route_is_described_and_every_described_route_is_served() -
     async def no_services(app):  # type: ignore[no-untyped-def]
         yield
 
-    app = make_app(no_services)
+    app = make_app(no_services, max_body_bytes=1024)
     spec = build_spec(ROUTES, "test")
     described = {(m, p) for p, ops in spec["paths"].items() for m in ops}
     public = {("get", "/healthz"), ("get", "/openapi.json"), ("get", "/metrics")}

@@ -7,6 +7,7 @@ import pytest
 from broker.domain.task_state import evolve_task
 from broker.domain.task_table import TaskTable
 from schemas import events as ev
+from schemas.ids import make_claim_id
 from tests.unit import domain_kit as k
 
 
@@ -15,7 +16,7 @@ def posted(task_id: str, reward: int = k.REWARD) -> ev.TaskPosted:
 
 
 def claimed(task_id: str, n: int) -> ev.TaskClaimed:
-    return ev.TaskClaimed(task_id, f"{task_id}:c{n}", k.W, k.T0 + k.LEASE_MS)
+    return ev.TaskClaimed(task_id, make_claim_id(task_id, n), k.W, k.T0 + k.LEASE_MS)
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -1,4 +1,4 @@
-"""Topics and their settings are defined once (runtime.config.Topics), prefix and all.
+"""Topics and their settings are defined once (schemas.topics.Topics), prefix and all.
 
 Two definitions used to disagree: `up` made the dead-letter topic with a 7-day retention
 while the design (and Topics) said infinite.
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import deploy.topics
-from runtime.config import Topics
+from schemas.topics import Topics
 
 
 @pytest.fixture

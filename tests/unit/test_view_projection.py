@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consumers.stores.ops import Op, hincrby
-from consumers.views import deadlines, ledger, power, queue, tasks_view
+from consumers.views import registry
 from consumers.views.projection import Handlers
 from schemas.envelope import EventEnvelope
 from schemas.events import FundsDeposited, TaskCancelled, TaskExpired
@@ -37,5 +37,5 @@ def test_an_event_class_has_one_handler_per_view() -> None:
 
 
 def test_every_view_projects_through_the_shared_skeleton() -> None:
-    for view in (queue, ledger, tasks_view, deadlines, power):
-        assert view.project.__qualname__ == "Handlers.projection.<locals>.project"
+    for view in registry.ALL:
+        assert view.project.__qualname__ == "Handlers.projection.<locals>.project", view.name

@@ -1,4 +1,4 @@
-"""The runner: every view fed from one batch, offsets advanced, replay order-proof."""
+"""The runner: every view fed from one batch, positions advanced, replay order-proof."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ import pytest
 from consumers.engine.runner import VIEWS, apply_batch, digests, entries_for, fold_log
 from consumers.stores.memory_store import MemoryStore
 from consumers.stores.ops import offsets_key
-from consumers.views import ledger, queue
+from consumers.views import ledger, queue, registry
 from tests.view_story import Story, full_story
 
 
-def test_events_a_view_ignores_still_advance_its_offset_once_per_partition() -> None:
+def test_events_a_view_ignores_still_advance_its_position_once_per_partition() -> None:
     s = Story()
     s.deposit("acme", 10)
     s.deposit("acme", 20)
     entries = entries_for({queue.VIEW: queue.project}, s.records)
     partition = s.records[0][0]
-    assert [(e.partition, e.offset, e.ops) for e in entries] == [(partition, 1, ())]
+    assert [(e.partition, e.position, e.ops) for e in entries] == [(partition, 1, ())]
     store = MemoryStore()
     apply_batch(store, s.records, {queue.VIEW: queue.project, ledger.VIEW: ledger.project})
     assert store.offsets(offsets_key(queue.VIEW)) == {partition: 1}
@@ -56,5 +56,14 @@ def test_every_view_is_independent_of_how_partitions_interleave(seed: int) -> No
     assert digests(fold_log(mixed, batch=3)) == digests(fold_log(records))
 
 
-def test_all_five_views_are_wired() -> None:
-    assert set(VIEWS) == {"queue", "ledger", "tasks", "deadlines", "power"}
+def test_every_registered_view_is_fed_and_digested_in_registry_order() -> None:
+    names = [view.name for view in registry.ALL]
+    assert names == ["queue", "ledger", "tasks", "deadlines", "power"]
+    assert list(VIEWS) == names
+    assert list(digests(MemoryStore())) == names
+
+
+def test_a_view_prefix_is_derived_from_its_name() -> None:
+    # the stored positions `pw:{name}:offsets` must sit under the prefix the digest covers
+    with pytest.raises(ValueError, match="prefix"):
+        registry.View("queue", "pw:q:", queue.project, "queue under another prefix")

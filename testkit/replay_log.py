@@ -21,10 +21,10 @@ from broker.domain.shard import Shard
 from schemas import commands as c
 from schemas.codec import encode_event_records
 from schemas.envelope import CommandEnvelope, EventEnvelope
-from schemas.positions import offset_of, position
+from schemas.positions import Positioned, offset_of, position
 
 T0 = 1_700_000_000_000
-Record = tuple[int, int, EventEnvelope]
+
 
 
 class LogMaker:
@@ -33,7 +33,7 @@ class LogMaker:
         self.rng = random.Random(seed)
         self.shards = [Shard() for _ in range(partitions)]
         self.offsets = [0] * partitions
-        self.records: list[Record] = []
+        self.records: list[Positioned] = []
         self.queue: list[tuple[int, int, CommandEnvelope]] = []
         self.policy = Policy()
         self.sent = 0
@@ -62,7 +62,7 @@ class LogMaker:
         heapq.heappush(self.queue, (when, self.sent, env))
         self.sent += 1
 
-    def make(self, events: int) -> list[Record]:
+    def make(self, events: int) -> list[Positioned]:
         while self.queue and len(self.records) < events:
             now, _, env = heapq.heappop(self.queue)
             p = (murmur2(env.partition_key.encode()) & 0x7FFFFFFF) % len(self.shards)
@@ -137,12 +137,12 @@ class LogMaker:
             )
 
 
-def make_log(events: int, seed: int = 7, partitions: int = 8) -> list[Record]:
+def make_log(events: int, seed: int = 7, partitions: int = 8) -> list[Positioned]:
     """(partition, position, event) records, in log order."""
     return LogMaker(seed, partitions).make(events)
 
 
-def encode_log(log: list[Record]) -> list[tuple[int, int, bytes]]:
+def encode_log(log: list[Positioned]) -> list[tuple[int, int, bytes]]:
     """The Kafka records of a log: (partition, offset, value), a decision's events in one."""
     grouped: dict[tuple[int, int], list[EventEnvelope]] = {}
     for p, pos, env in log:

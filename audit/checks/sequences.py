@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from audit.checks import Problems, run
 from broker.domain.stamping import aggregate_of
-from consumers.audit.checks import Problems, Record, run
 from schemas.envelope import EventEnvelope
+from schemas.positions import Positioned, describe
 
 
 class Sequences:
@@ -22,22 +23,23 @@ class Sequences:
         self.last: dict[str, tuple[int, int]] = {}  # aggregate -> (partition, sequence)
         self.problems = Problems()
 
-    def observe(self, partition: int, offset: int, env: EventEnvelope) -> None:
+    def observe(self, partition: int, position: int, env: EventEnvelope) -> None:
         agg, seq = env.aggregate_id, env.sequence
         home, last = self.last.get(agg, (partition, 0))
         if seq != last + 1:
             kind = "gap" if seq > last + 1 else "repeat"
-            self.problems.add(
-                f"{agg} at {partition}/{offset}: sequence {seq} after {last} ({kind})"
-            )
+            where = describe(partition, position)
+            self.problems.add(f"{agg} at {where}: sequence {seq} after {last} ({kind})")
         if home != partition:
-            self.problems.add(f"{agg} at {partition}/{offset}: also written on partition {home}")
+            where = describe(partition, position)
+            self.problems.add(f"{agg} at {where}: also written on partition {home}")
         try:
             owner = aggregate_of(env.event)
         except ValueError as exc:
             owner = str(exc)
         if owner != agg:
-            self.problems.add(f"{agg} at {partition}/{offset}: a {env.type} belongs to {owner}")
+            where = describe(partition, position)
+            self.problems.add(f"{agg} at {where}: a {env.type} belongs to {owner}")
         self.last[agg] = (home, seq if seq > last else last)
 
     def counts(self) -> dict[str, int]:
@@ -48,5 +50,5 @@ class Sequences:
         return self.problems.sentences()
 
 
-def check(records: Iterable[Record]) -> list[str]:
+def check(records: Iterable[Positioned]) -> list[str]:
     return run(Sequences(), records).violations()

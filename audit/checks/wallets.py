@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from consumers.audit.checks import Problems, Record, run
+from audit.checks import Problems, run
 from schemas import events as ev
 from schemas.envelope import EventEnvelope
-from schemas.positions import describe
+from schemas.positions import Positioned, describe
 
 
 class Wallets:
@@ -23,7 +23,7 @@ class Wallets:
         self.balance: dict[tuple[str, str], int] = {}
         self.problems = Problems()
 
-    def observe(self, partition: int, offset: int, env: EventEnvelope) -> None:
+    def observe(self, partition: int, position: int, env: EventEnvelope) -> None:
         e, kind = env.event, type(env.event)
         if kind is ev.WorkerCredited:
             key = (e.worker_id, e.currency)
@@ -34,7 +34,7 @@ class Wallets:
             self.balance[key] = before - e.amount
             if e.amount > before:
                 self.problems.add(
-                    f"payout {e.payout_id} at {describe(partition, offset)}: "
+                    f"payout {e.payout_id} at {describe(partition, position)}: "
                     f"{e.amount} {e.currency} "
                     f"exceeds {e.worker_id}'s balance {before}"
                 )
@@ -43,5 +43,5 @@ class Wallets:
         return self.problems.sentences()
 
 
-def check(records: Iterable[Record]) -> list[str]:
+def check(records: Iterable[Positioned]) -> list[str]:
     return run(Wallets(), records).violations()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from consumers.audit.checks import Problems, Record, run
+from audit.checks import Problems, run
 from schemas.envelope import EventEnvelope
-from schemas.positions import describe
+from schemas.positions import Positioned, describe
 
 
 class UniqueIds:
@@ -18,13 +18,13 @@ class UniqueIds:
         self.seen: dict[str, tuple[int, int]] = {}
         self.problems = Problems()
 
-    def observe(self, partition: int, offset: int, env: EventEnvelope) -> None:
+    def observe(self, partition: int, position: int, env: EventEnvelope) -> None:
         first = self.seen.get(env.event_id)
         if first is None:
-            self.seen[env.event_id] = (partition, offset)
+            self.seen[env.event_id] = (partition, position)
         else:
             self.problems.add(
-                f"event id {env.event_id!r} at {describe(partition, offset)} repeats "
+                f"event id {env.event_id!r} at {describe(partition, position)} repeats "
                 f"{describe(*first)}"
             )
 
@@ -32,5 +32,5 @@ class UniqueIds:
         return self.problems.sentences()
 
 
-def check(records: Iterable[Record]) -> list[str]:
+def check(records: Iterable[Positioned]) -> list[str]:
     return run(UniqueIds(), records).violations()

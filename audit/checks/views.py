@@ -1,7 +1,8 @@
 """Invariant 4: replaying the log rebuilds views identical to the live ones.
 
-Both sides are digested per view (consumers.engine.runner.digests) at the same offsets: the
-replay stops, per partition, where the live view's stored offset says it stopped.
+Both sides are digested per registered view (consumers.engine.runner.digests) at the same
+positions: the replay stops, per partition, where the live view's stored position says it
+stopped.
 """
 
 from __future__ import annotations

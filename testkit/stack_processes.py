@@ -41,7 +41,7 @@ from kafka.admin import KafkaAdminClient
 
 from broker.client import ApiError, Client
 from deploy.topics import create_topics
-from runtime.config import Settings
+from runtime.settings import Settings
 
 ROLES = ("processor", "api", "views", "timers")
 STOP_GRACE_S = 10.0

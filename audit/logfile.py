@@ -1,4 +1,4 @@
-"""Export the events topic to JSON lines (consumers/audit/importer.py writes them back).
+"""Export the events topic to JSON lines (audit/importer.py writes them back).
 
 Export writes one `schemas.jsonform` line per event; a record that does not decode is
 written raw (hex) with its error, so the file holds the whole log and nothing is dropped.
@@ -10,12 +10,12 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO
 
-from consumers.audit.source import Item, LogSource, Undecodable
+from audit.source import Item, LogSource, Undecodable
 from schemas.codec import encode_event, encode_event_records
 from schemas.envelope import EventEnvelope
+from schemas.ids import requester_of_task
 from schemas.jsonform import event_line
 from schemas.positions import offset_of
-from schemas.rules import requester_of_task
 
 TICK_EVERY = 2_048
 

@@ -25,17 +25,16 @@ import redis
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 
-from bench.replay_log import encode_log
-from consumers.audit.live import LiveViews, snapshot
-from consumers.audit.source import FileLog
-from consumers.engine.runner import VIEWS, Record, digests, fold_log
+from audit.live import LiveViews, snapshot
+from audit.source import FileLog
+from consumers.engine.runner import VIEWS, digests, fold_log
 from consumers.stores.ops import offsets_key
 from consumers.stores.redis_store import RedisStore
 from consumers.views.deadlines import AUTO_APPROVE, LEASES
 from consumers.views.ledger import ledger_totals, violations
-from runtime.config import Settings
 from runtime.consumer_lag import group_lag
 from runtime.kafka_io import read_topic
+from runtime.settings import Settings
 from schemas.codec import decode_positioned
 from schemas.events import (
     BonusGranted,
@@ -44,7 +43,9 @@ from schemas.events import (
     SubmissionApproved,
     WorkerCredited,
 )
-from tests.stack_processes import OWNER_KEY, PATIENCE_S, Stack, running_stack
+from schemas.positions import Positioned
+from testkit.replay_log import encode_log
+from testkit.stack_processes import OWNER_KEY, PATIENCE_S, Stack, running_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +74,7 @@ def own_db(redis_url: str, candidates: Iterable[int], tag: str) -> Iterator[str]
     raise RuntimeError(f"no free Redis DB among {list(candidates)}")
 
 
-def produce(bootstrap: str, topic: str, records: Iterable[Record]) -> int:
+def produce(bootstrap: str, topic: str, records: Iterable[Positioned]) -> int:
     """Write events to the partitions the records name, the events that share a record
     offset (one decision, see schemas.positions) in one Kafka record, as the processor does."""
     log = list(records)
@@ -85,12 +86,12 @@ def produce(bootstrap: str, topic: str, records: Iterable[Record]) -> int:
     return len(log)
 
 
-def read_log(bootstrap: str, topic: str) -> list[Record]:
+def read_log(bootstrap: str, topic: str) -> list[Positioned]:
     return [rec for r in read_topic(bootstrap, topic, "views-test")
             for rec in decode_positioned(r.partition, r.offset, r.value)]  # fmt: skip
 
 
-def last_offsets(records: Iterable[Record]) -> dict[int, int]:
+def last_offsets(records: Iterable[Positioned]) -> dict[int, int]:
     found: dict[int, int] = {}
     for partition, offset, _ in records:
         found[partition] = max(offset, found.get(partition, -1))
@@ -121,7 +122,7 @@ def wait_caught_up(store: RedisStore, last: Mapping[int, int], timeout: float,
 
 def quiescent_log(bootstrap: str, topic: str, store: RedisStore, timeout: float,
                   alive: Callable[[], None] = lambda: None,
-                  settle: float = 2.0) -> tuple[list[Record], float]:  # fmt: skip
+                  settle: float = 2.0) -> tuple[list[Positioned], float]:  # fmt: skip
     """Read the log until it stops growing for `settle` seconds with the views caught up
     with all of it; return it and the seconds the views needed after the first read."""
     began = time.monotonic()
@@ -142,7 +143,7 @@ def live_snapshot(store: RedisStore) -> LiveViews:
     return live
 
 
-def fold_digests(records: Iterable[Record]) -> dict[str, str]:
+def fold_digests(records: Iterable[Positioned]) -> dict[str, str]:
     return digests(fold_log(records))
 
 
@@ -163,7 +164,7 @@ def piecework(env: Mapping[str, str], *args: str, timeout: float = PATIENCE_S) -
     return done.stdout
 
 
-def export_and_fold(env: Mapping[str, str], out: Path) -> tuple[list[Record], dict[str, str]]:
+def export_and_fold(env: Mapping[str, str], out: Path) -> tuple[list[Positioned], dict[str, str]]:
     """`piecework export` the events topic, then fold the file with the views' own code."""
     piecework(env, "export", "--out", str(out))
     records = [item for item in FileLog(out).items() if type(item) is tuple]
@@ -219,7 +220,7 @@ Account = tuple[str, str]  # worker, currency
 
 
 def money_from_log(
-    records: Iterable[Record],
+    records: Iterable[Positioned],
 ) -> tuple[Counter[str], Counter[Account], Counter[Account]]:
     """Event kinds, and per (worker, currency) what the log says was earned and paid.
 
@@ -247,7 +248,7 @@ def money_from_log(
     return kinds, earned, paid
 
 
-def ledger_matches_log(store: RedisStore, records: list[Record]) -> Counter[str]:
+def ledger_matches_log(store: RedisStore, records: list[Positioned]) -> Counter[str]:
     """Per worker: the ledger's `earned` is the log's approvals, `paid` its payouts."""
     kinds, earned, paid = money_from_log(records)
     prefix = "pw:ledger:worker:"

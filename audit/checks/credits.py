@@ -16,17 +16,12 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from consumers.audit.checks import Problems, Record, run
+from audit.checks import Problems, run
 from schemas import events as ev
 from schemas.envelope import EventEnvelope
-from schemas.positions import describe
+from schemas.positions import Positioned, describe
 
 GRACE_MS = 60_000  # the outbox delivers in milliseconds; a minute is far beyond a hiccup
-_OWED = {
-    ev.SubmissionApproved: "reward",
-    ev.BonusGranted: "amount",
-    ev.RejectionOverturned: "reward",
-}
 APPROVED, REJECTED, OVERTURNED = "approved", "rejected", "overturned"
 
 
@@ -52,7 +47,7 @@ class Credits:
         self.reviews: dict[tuple[str, str], str] = {}
         self.problems = Problems()
 
-    def observe(self, partition: int, offset: int, env: EventEnvelope) -> None:
+    def observe(self, partition: int, position: int, env: EventEnvelope) -> None:
         if env.occurred_at > self.latest:
             self.latest = env.occurred_at
         e, kind = env.event, type(env.event)
@@ -60,14 +55,14 @@ class Credits:
             got = Owed(e.source_event_id, e.worker_id, e.amount, e.currency, env.occurred_at)
             self.credits.setdefault(e.source_event_id, []).append(got)
             return
-        field = _OWED.get(kind)
+        field = ev.OWED_FIELD.get(kind)
         if field is not None:
             amount = getattr(e, field)
             self.owed[env.event_id] = Owed(
                 env.event_id, e.worker_id, amount, e.currency, env.occurred_at
             )
         if kind in (ev.SubmissionApproved, ev.SubmissionRejected, ev.RejectionOverturned):
-            self._review(describe(partition, offset), e)
+            self._review(describe(partition, position), e)
 
     def _review(self, where: str, e: ev.SubmissionApproved | ev.SubmissionRejected) -> None:
         key = (e.task_id, e.submission_id)
@@ -134,5 +129,7 @@ class Credits:
         return found.sentences()
 
 
-def check(records: Iterable[Record], grace_ms: int = GRACE_MS, strict: bool = False) -> list[str]:
+def check(
+    records: Iterable[Positioned], grace_ms: int = GRACE_MS, strict: bool = False
+) -> list[str]:
     return run(Credits(grace_ms, strict), records).violations()

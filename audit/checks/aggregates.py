@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from audit.checks import Problems, run
 from broker.domain.shard import Shard
 from broker.domain.task_state import TASK_EVENTS
-from consumers.audit.checks import Problems, Record, run
 from schemas.envelope import EventEnvelope
-from schemas.positions import describe
+from schemas.positions import Positioned, describe
 
 
 class Aggregates:
@@ -25,22 +25,22 @@ class Aggregates:
         self.shards: dict[int, Shard] = {}
         self.problems = Problems()
 
-    def observe(self, partition: int, offset: int, env: EventEnvelope) -> None:
+    def observe(self, partition: int, position: int, env: EventEnvelope) -> None:
         shard = self.shards.get(partition)
         if shard is None:
             shard = self.shards[partition] = Shard()
         try:
             applied = shard.apply(env)
         except Exception as exc:  # a broken log must be reported, not stop the audit
-            where = describe(partition, offset)
+            where = describe(partition, position)
             self.problems.add(f"{env.aggregate_id} at {where}: cannot apply: {exc}")
             return
         if applied and type(env.event) in TASK_EVENTS:
             task = shard.tasks[env.event.task_id]
             if task.used > task.assignments:
                 self.problems.add(
-                    f"task {task.task_id} at {describe(partition, offset)}: {task.used} claims and "
-                    f"submissions > {task.assignments} assignments"
+                    f"task {task.task_id} at {describe(partition, position)}: {task.used} "
+                    f"claims and submissions > {task.assignments} assignments"
                 )
 
     def violations(self) -> list[str]:
@@ -65,5 +65,5 @@ class Aggregates:
         return {currency: dict(s) for currency, s in sorted(sums.items())}
 
 
-def check(records: Iterable[Record]) -> list[str]:
+def check(records: Iterable[Positioned]) -> list[str]:
     return run(Aggregates(), records).violations()

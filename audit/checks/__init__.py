@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from typing import Protocol, TypeVar
 
 from schemas.envelope import EventEnvelope
+from schemas.positions import Positioned
 
-Record = tuple[int, int, EventEnvelope]  # partition, position (schemas.positions), event
 # A broken log can break the same rule thousands of times; the first ones tell the story.
 MAX_LISTED = 50
 
@@ -21,7 +21,7 @@ class Check(Protocol):
     name: str
     invariant: int | None
 
-    def observe(self, partition: int, offset: int, env: EventEnvelope) -> None: ...
+    def observe(self, partition: int, position: int, env: EventEnvelope) -> None: ...
 
     def violations(self) -> list[str]: ...
 
@@ -29,9 +29,9 @@ class Check(Protocol):
 C = TypeVar("C", bound=Check)
 
 
-def run(check: C, records: Iterable[Record]) -> C:
-    for partition, offset, env in records:
-        check.observe(partition, offset, env)
+def run(check: C, records: Iterable[Positioned]) -> C:
+    for partition, position, env in records:
+        check.observe(partition, position, env)
     return check
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from consumers.audit.checks.credits import Owed
+from audit.checks.credits import Owed
 from schemas.money import format_amount
 
 

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from consumers.audit import deadletters
-from consumers.audit.checks import (
+from audit import deadletters
+from audit.checks import (
     aggregates,
     credits,
     decoding,
@@ -21,10 +21,10 @@ from consumers.audit.checks import (
     views,
     wallets,
 )
-from consumers.audit.live import LiveViews
-from consumers.audit.replay import Replay
-from consumers.audit.report import AuditReport, CheckResult
-from consumers.audit.source import LogSource
+from audit.live import LiveViews
+from audit.replay import Replay
+from audit.report import AuditReport, CheckResult
+from audit.source import LogSource
 from consumers.views.ledger import ledger_totals
 
 
@@ -52,7 +52,7 @@ def _views_result(
     behind = any(
         live.offsets[view].get(p, -1) < last
         for view in live.offsets
-        for p, last in replay.last_offsets.items()
+        for p, last in replay.last_positions.items()
     )
     note = "compared at the live offsets (behind the log end)" if behind else "caught up"
     return CheckResult("views", 4, found), not found, note
@@ -99,7 +99,7 @@ def audit(
         seconds=seconds,
         checks=results,
         undecodable=len(replay.undecodable),
-        partitions=len(set(source.partitions) | set(replay.last_offsets)),
+        partitions=len(set(source.partitions) | set(replay.last_positions)),
         aggregates=seq.counts(),
         pending=credit_check.pending(),
         money=totals,

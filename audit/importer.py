@@ -20,13 +20,13 @@ from pathlib import Path
 from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
+from audit.logfile import group_records, key_and_value, source_records
+from audit.source import FileLog, Item, KafkaLog, Undecodable
 from broker.domain.stamping import credits
-from consumers.audit.logfile import group_records, key_and_value, source_records
-from consumers.audit.source import FileLog, Item, KafkaLog, Undecodable
-from runtime.config import Topics
 from schemas import events as ev
 from schemas.codec import encode_command
 from schemas.envelope import EventEnvelope
+from schemas.topics import Topics
 
 CHUNK = 5_000
 TICK_EVERY = 2_048

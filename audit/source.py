@@ -18,11 +18,8 @@ from kafka import TopicPartition
 
 from runtime.kafka_io import partition_ids, read_partition, snapshot_consumer
 from schemas.codec import decode_positioned, event_from_plain
-from schemas.envelope import EventEnvelope
 from schemas.errors import SchemaError
-from schemas.positions import position
-
-Record = tuple[int, int, EventEnvelope]
+from schemas.positions import Positioned, position
 
 
 class Undecodable(NamedTuple):
@@ -34,7 +31,7 @@ class Undecodable(NamedTuple):
     value: bytes | None
 
 
-Item = Record | Undecodable
+Item = Positioned | Undecodable
 
 
 class LogSource(Protocol):

@@ -14,10 +14,10 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from consumers.engine.runner import PREFIXES, VIEWS
 from consumers.stores.ops import is_offsets_key, offsets_key
 from consumers.stores.redis_store import RedisStore
 from consumers.stores.store import Dumped, digest_of, format_score
+from consumers.views import registry
 
 # KEYS inside a script is fine on a single non-cluster server, as for the worker's script.
 READ_VIEW_LUA = """
@@ -38,7 +38,7 @@ _GLOB = re.compile(r"([*?\[\]\\])")
 
 @dataclass(frozen=True)
 class LiveViews:
-    offsets: dict[str, dict[int, int]]
+    offsets: dict[str, dict[int, int]]  # per view, its stored positions (`pw:{view}:offsets`)
     digests: dict[str, str]
 
 
@@ -60,11 +60,11 @@ def _dumped(keys: list[list]) -> Iterator[Dumped]:
             raise TypeError(f"{key}: views hold no {kind} keys")
 
 
-def snapshot(store: RedisStore, views: Iterable[str] = VIEWS) -> LiveViews:
+def snapshot(store: RedisStore, views: Iterable[str] = tuple(registry.BY_NAME)) -> LiveViews:
     read = store.client.register_script(READ_VIEW_LUA)
     offsets, found = {}, {}
     for view in views:
-        pattern = _GLOB.sub(r"\\\1", PREFIXES[view]) + "*"
+        pattern = _GLOB.sub(r"\\\1", registry.BY_NAME[view].prefix) + "*"
         stored, keys = read(keys=[offsets_key(view)], args=[pattern])
         offsets[view] = {int(p): int(o) for p, o in _pairs(stored)}
         found[view] = digest_of(_dumped(keys))
