@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 
@@ -28,6 +29,20 @@ class ApiError(Exception):
 def _segment(value: str) -> str:
     """A path segment as typed: '/' or '?' in an id must not reach another route."""
     return quote(value, safe="")
+
+
+def review_items(rows: Any) -> list[dict[str, str]]:
+    """Review items as POST /v1/reviews takes them, from dicts such as a CSV's rows:
+    submission_id and decision (approve or reject, any case, trimmed), reason (may be
+    missing for approvals). ValueError names the first row that is not one."""
+    items = []
+    for n, row in enumerate(rows, 1):
+        sid, decision = row.get("submission_id"), row.get("decision")
+        if not isinstance(sid, str) or not sid.strip() or not isinstance(decision, str):
+            raise ValueError(f"row {n}: needs a submission_id and a decision")
+        items.append({"submission_id": sid.strip(), "decision": decision.strip().lower(),
+                      "reason": row.get("reason") or ""})  # fmt: skip
+    return items
 
 
 RETRIED = frozenset({429, 503})  # the server says: not now; the same request may succeed
@@ -141,6 +156,12 @@ class Client:
         body = {"reason": reason}
         return await self.call("POST", f"/v1/submissions/{submission_id}/reject", body)
 
+    async def review(self, items: list[dict[str, Any]]) -> Any:
+        """Up to 1,000 reviews in one request ({submission_id, decision, reason}): the
+        answer holds one outcome per item, in order, and the approved/rejected/refused
+        counts. A refused item is answered, never raised; see review_items for rows."""
+        return await self.call("POST", "/v1/reviews", {"items": review_items(items)})
+
     async def overturn(self, submission_id: str) -> Any:
         return await self.call("POST", f"/v1/submissions/{submission_id}/overturn")
 
@@ -150,6 +171,57 @@ class Client:
 
     async def cancel(self, task_id: str) -> Any:
         return await self.call("POST", f"/v1/tasks/{task_id}/cancel")
+
+    # --- requesters: listings (cursor-paged; each yields one item at a time)
+    async def _pages(self, path: str, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a cursor-paged listing, fetching one page at a time."""
+        query = {k: v for k, v in params.items() if v is not None}
+        while True:
+            found = await self.call("GET", f"{path}?{urlencode(query)}" if query else path)
+            for item in found["items"]:
+                yield item
+            if found.get("next_cursor") is None:
+                return
+            query["cursor"] = found["next_cursor"]
+
+    def batches(self, *, limit: int = 100,
+                requester_id: str | None = None) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
+        """The caller's batches, newest first (operators name the requester)."""
+        return self._pages("/v1/batches", {"limit": limit, "requester_id": requester_id})
+
+    async def batch(self, batch_id: str, *, requester_id: str | None = None) -> Any:
+        """A batch's progress: tasks per status, counters, escrow and spend."""
+        query = f"?{urlencode({'requester_id': requester_id})}" if requester_id else ""
+        return await self.call("GET", f"/v1/batches/{_segment(batch_id)}{query}")
+
+    def batch_tasks(self, batch_id: str, status: str | None = None, *, limit: int = 100,
+                    requester_id: str | None = None) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
+        """A batch's tasks in posting order, all or of one status."""
+        return self._pages(f"/v1/batches/{_segment(batch_id)}/tasks",
+                           {"status": status, "limit": limit, "requester_id": requester_id})
+
+    def review_queue(self, status: str = "submitted", batch_id: str | None = None, *,
+                     limit: int = 100,
+                     requester_id: str | None = None) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
+        """Submissions by status, oldest first: across batches (`submitted` only) or of one."""
+        return self._pages("/v1/submissions", {"status": status, "batch_id": batch_id,
+                                               "limit": limit, "requester_id": requester_id})
+
+    async def results(self, batch_id: str, format: str = "jsonl", *,
+                      requester_id: str | None = None) -> AsyncIterator[bytes]:  # fmt: skip
+        """The batch's results export, streamed in chunks of bytes: JSON lines, or CSV
+        with a header row. ApiError before the first chunk if the batch is not readable."""
+        assert self._session is not None, "use `async with Client(...)`"
+        query = {"format": format, **({"requester_id": requester_id} if requester_id else {})}
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        url = f"{self.base_url}/v1/batches/{_segment(batch_id)}/results?{urlencode(query)}"
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=self._timeout.total)
+        async with self._session.get(url, headers=headers, timeout=timeout) as response:
+            if response.status >= 400:
+                data = await response.json(content_type=None)
+                raise ApiError(response.status, data.get("code", "?"), data.get("message", ""))
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                yield chunk
 
     # --- workers
     async def claim_next(self) -> Any:

@@ -172,6 +172,48 @@ class RejectSubmission(_OnTask):
         rules.text("reason", self.reason, limit=MAX_REASON)
 
 
+MAX_REVIEW_ITEMS = 1_000
+DECISIONS = frozenset({"approve", "reject"})
+
+
+@command()
+class ReviewItem:
+    """One decision of a ReviewSubmissions command (not a command on its own)."""
+
+    submission_id: str
+    decision: str
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        rules.text("submission_id", self.submission_id, limit=200)
+        if self.decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {sorted(DECISIONS)}, got {self.decision!r}")
+        rules.text("reason", self.reason, limit=MAX_REASON, required=self.decision == "reject")
+
+
+@command()
+class ReviewSubmissions(_ByRequester):
+    """Approve or reject up to 1,000 submissions of one requester in one step: all its
+    tasks live on its partition, so one processor decides every item, each as
+    ApproveSubmission or RejectSubmission would, and answers item by item."""
+
+    requester_id: str
+    items: tuple[ReviewItem, ...]
+
+    def __post_init__(self) -> None:
+        rules.ident("requester_id", self.requester_id)
+        if not 1 <= len(self.items) <= MAX_REVIEW_ITEMS:
+            raise ValueError(f"items must hold 1 to {MAX_REVIEW_ITEMS}, got {len(self.items)}")
+        seen: set[str] = set()
+        for item in self.items:
+            task = ids.task_of_claim(item.submission_id)
+            if ids.requester_of_task(task) != self.requester_id:
+                raise ValueError(f"submission {item.submission_id!r} is not {self.requester_id}'s")
+            if item.submission_id in seen:
+                raise ValueError(f"submission {item.submission_id!r} appears twice")
+            seen.add(item.submission_id)
+
+
 @command()
 class GrantBonus(_OnTask):
     task_id: str

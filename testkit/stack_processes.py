@@ -29,7 +29,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,6 +195,26 @@ def running_stack(
         _drop_topics(settings.kafka, prefix)
         db.delete(OWNER_KEY)
         db.close()
+
+
+@contextmanager
+def running_stack_on_a_free_db(kafka_bootstrap: str, redis_url: str, workdir: Path,
+                               dbs: tuple[int, ...], **options: Any) -> Iterator[Stack]:
+    """running_stack on the first Redis DB of `dbs` that no other running stack owns
+    (several test runs may share one Redis server), probed before it is handed out."""
+    with ExitStack() as owned:
+        for db in dbs:
+            try:
+                stack = owned.enter_context(running_stack(kafka_bootstrap, redis_url, workdir,
+                                                          redis_db=db, **options))
+            except RuntimeError as exc:
+                if "in use by test stack" in str(exc):
+                    continue
+                raise
+            probe(stack)
+            yield stack
+            return
+    raise RuntimeError(f"Redis DBs {dbs} are all owned by other running test stacks")
 
 
 def probe(stack: Stack, timeout: float = PATIENCE_S) -> float:

@@ -14,9 +14,11 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from broker.api import (
+    handlers_listings,
     handlers_operator,
     handlers_read,
     handlers_requester,
+    handlers_reviews,
     handlers_worker,
     idempotency,
 )
@@ -36,7 +38,8 @@ from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)
-HANDLER_MODULES = (handlers_requester, handlers_worker, handlers_operator, handlers_read)
+HANDLER_MODULES = (handlers_requester, handlers_worker, handlers_operator, handlers_read,
+                   handlers_reviews, handlers_listings)
 
 
 # The headers the API reads, as (min, max) characters of printable ASCII. aiohttp decodes

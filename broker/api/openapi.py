@@ -61,14 +61,18 @@ def build_spec(routes: list, version: str) -> dict[str, Any]:
             "operationId": route.handler.__name__,
             "summary": route.summary,
             "responses": {
-                str(status): _response(status, text) for status, text in route.responses.items()
+                str(status): _response(status, text, route.media)
+                for status, text in route.responses.items()
             },
         }
         params = [part[1:-1] for part in route.path.split("/") if part.startswith("{")]
-        if params:
+        if params or route.query:
             op["parameters"] = [
                 {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
                 for p in params
+            ] + [
+                {"name": q, "in": "query", "required": False, "schema": {"type": "string"}}
+                for q in route.query
             ]
         if route.roles:
             op["security"] = [{"bearer": []}]
@@ -90,13 +94,17 @@ def build_spec(routes: list, version: str) -> dict[str, Any]:
     }
 
 
-def _response(status: int, text: str) -> dict[str, Any]:
+def _response(status: int, text: str,
+              media: tuple[str, ...] = ("application/json",)) -> dict[str, Any]:  # fmt: skip
     response: dict[str, Any] = {"description": text}
     if status >= 400:
         error = {"$ref": "#/components/schemas/Error"}
         response["content"] = {"application/json": {"schema": error}}
     elif status not in (204,):
-        response["content"] = {"application/json": {"schema": {"type": "object"}}}
+        response["content"] = {
+            m: {"schema": {"type": "object"} if m == "application/json" else {"type": "string"}}
+            for m in media
+        }
     if status in (429, 503):
         response["headers"] = {"Retry-After": {
             "description": "seconds to wait before trying again", "required": True,

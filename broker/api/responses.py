@@ -87,12 +87,17 @@ def replied(reply: Reply, body: Any, status: int) -> web.Response:
     return response
 
 
+async def send(gateway: CommandGateway, request: web.Request, actor: Actor, command: Any) -> Reply:
+    """Send the request's one command under its Idempotency-Key scope; the processor's reply."""
+    cmd_id = command_id(request, actor, (command.partition_key,))
+    fingerprint = await idempotency.fingerprint(request)
+    return await gateway.send(envelope(request, actor, cmd_id, command, fingerprint))
+
+
 async def run(
     gateway: CommandGateway, request: web.Request, actor: Actor, command: Any, status: int = 200
 ) -> web.Response:
-    cmd_id = command_id(request, actor, (command.partition_key,))
-    fingerprint = await idempotency.fingerprint(request)
-    reply = await gateway.send(envelope(request, actor, cmd_id, command, fingerprint))
+    reply = await send(gateway, request, actor, command)
     if not reply.accepted:
         raise refusal(reply)
     return replied(reply, outcome(reply), status)

@@ -20,6 +20,8 @@ class Route:
     roles: tuple[str, ...]  # empty: no token needed
     body: type | None = None
     responses: dict[int, str] = field(default_factory=dict)
+    query: tuple[str, ...] = ()  # optional query parameters, described in OpenAPI
+    media: tuple[str, ...] = ("application/json",)  # what a 2xx answer may be
 
 
 COMMON = {
@@ -46,6 +48,8 @@ def route(
     body: type | None = None,
     ok: dict[int, str] | None = None,
     errors: dict[int, str] | None = None,
+    query: tuple[str, ...] = (),
+    media: tuple[str, ...] = ("application/json",),
 ) -> Callable[[Handler], Handler]:
     """Decorator collecting handlers into ROUTES."""
 
@@ -57,7 +61,7 @@ def route(
                 responses.setdefault(status, text)
         if not roles:
             responses.pop(401, None)
-        ROUTES.append(Route(method, path, handler, summary, roles, body, responses))
+        ROUTES.append(Route(method, path, handler, summary, roles, body, responses, query, media))
         return handler
 
     return wrap

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from broker.domain.account import Account
 from broker.domain.context import PLATFORM, Context, require_owner, require_role, require_self
 from broker.domain.errors import Refused
 from broker.domain.policy import bonus_fee
-from broker.domain.task_state import PENDING, REJECTED, Submission, Task
+from broker.domain.task_state import PENDING, REJECTED, Submission, Task, evolve_task
 from schemas import commands as cmds
 from schemas import events as ev
+from schemas.ids import task_of_claim
 
 
 def _submission(task: Task, submission_id: str) -> Submission:
@@ -126,3 +128,50 @@ def decide_overturn(task: Task, _: Account, cmd: cmds.OverturnRejection, ctx: Co
             ctx.actor_id,
         )
     ]
+
+
+def decide_reviews(
+    tasks: Mapping[str, Task], account: Account | None, cmd: cmds.ReviewSubmissions, ctx: Context
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Each item decided exactly as ApproveSubmission or RejectSubmission would, against
+    the state the items before it leave (two items on one task see each other): the
+    events of the accepted items, and one outcome per item in order. Only a command that
+    is not the actor's own is refused as a whole."""
+    require_self(ctx, "requester", cmd.requester_id)
+    evolved: dict[str, Task] = {}
+    events: list[Any] = []
+    outcomes: list[dict[str, Any]] = []
+    for item in cmd.items:
+        task_id = task_of_claim(item.submission_id)
+        task = evolved.get(task_id) or tasks.get(task_id)
+        try:
+            if task is None or account is None:
+                raise Refused("not_found", f"no task {task_id!r}")
+            if item.decision == "approve":
+                single: Any = cmds.ApproveSubmission(task_id, item.submission_id, cmd.requester_id)
+                decided = decide_approve(task, account, single, ctx)
+            else:
+                single = cmds.RejectSubmission(
+                    task_id, item.submission_id, cmd.requester_id, item.reason
+                )
+                decided = decide_reject(task, account, single, ctx)
+        except Refused as refusal:
+            outcomes.append({"submission_id": item.submission_id, "ok": False,
+                             "code": refusal.code, "message": refusal.message})  # fmt: skip
+            continue
+        for event in decided:
+            task = evolve_task(task, event)
+        evolved[task_id] = task
+        events.extend(decided)
+        outcomes.append({"submission_id": item.submission_id, "ok": True})
+    return events, outcomes
+
+
+
+def review_result(cmd: cmds.ReviewSubmissions, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The reply's result of a ReviewSubmissions: every item's outcome, and the counts."""
+    counts = {"approved": 0, "rejected": 0, "refused": 0}
+    for item, outcome in zip(cmd.items, outcomes, strict=True):
+        counts[{"approve": "approved", "reject": "rejected"}[item.decision]
+               if outcome["ok"] else "refused"] += 1  # fmt: skip
+    return {"results": outcomes, **counts}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
-from broker.domain import claiming, invariants
+from broker.domain import claiming, invariants, reviewing
 from broker.domain.account import (
     ACCOUNT_EVENTS,
     MONEY_EVENTS,
@@ -85,16 +85,27 @@ class Shard:
     def decide(self, cmd: CommandEnvelope, now: int, policy: Policy) -> Decision:
         ctx = Context(now, cmd.command_id, cmd.actor_id, cmd.actor_role, policy)
         try:
-            events = self._decide(cmd.command, ctx)
+            if type(cmd.command) is cmds.ReviewSubmissions:
+                events, outcomes = self._review(cmd.command, ctx)
+                result = reviewing.review_result(cmd.command, outcomes)
+            else:
+                events = self._decide(cmd.command, ctx)
+                result = result_of(events)
         except Refused as refusal:
             reply = Reply(cmd.command_id, False, refusal.code, refusal.message, decided_at=now,
                           fingerprint=cmd.fingerprint)
             return Decision((), (), reply)
         envelopes = stamp(events, cmd, now, self.version_of)
         ids = tuple(e.event_id for e in envelopes)
-        reply = Reply(cmd.command_id, True, event_ids=ids, result=result_of(events), decided_at=now,
+        reply = Reply(cmd.command_id, True, event_ids=ids, result=result, decided_at=now,
                       fingerprint=cmd.fingerprint)
         return Decision(envelopes, credits(envelopes), reply)
+
+    def _review(
+        self, command: cmds.ReviewSubmissions, ctx: Context
+    ) -> tuple[list[Any], list[dict[str, Any]]]:
+        account = self.accounts.get(command.requester_id)
+        return reviewing.decide_reviews(self.tasks, account, command, ctx)
 
     def _decide(self, command: Any, ctx: Context) -> list[Any]:
         kind = type(command)

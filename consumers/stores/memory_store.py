@@ -207,6 +207,12 @@ class MemoryStore:
     def zrangebyscore(self, key: str, max_score: float, limit: int) -> list[Scored]:
         return [item for item in self._ranked(key) if item[1] <= max_score][:limit]
 
+    def zrange_from(self, key: str, min_score: int, offset: int, count: int) -> list[Scored]:
+        return [item for item in self._ranked(key) if item[1] >= min_score][offset:offset + count]
+
+    def zcard_many(self, keys: Sequence[str]) -> list[int]:
+        return [len(self._read(key, ZSet)) for key in keys]
+
     def scan(self, prefix: str) -> list[str]:
         return sorted(k for k in self.data if k.startswith(prefix))
 

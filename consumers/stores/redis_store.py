@@ -132,6 +132,15 @@ class RedisStore:
     def zrangebyscore(self, key: str, max_score: float, limit: int) -> list[Scored]:
         return self.client.zrangebyscore(key, "-inf", max_score, 0, limit, withscores=True)
 
+    def zrange_from(self, key: str, min_score: int, offset: int, count: int) -> list[Scored]:
+        return self.client.zrangebyscore(key, min_score, "+inf", offset, count, withscores=True)
+
+    def zcard_many(self, keys: Sequence[str]) -> list[int]:
+        pipe = self.client.pipeline(transaction=True)  # one instant for every count
+        for key in keys:
+            pipe.zcard(key)
+        return [int(n) for n in pipe.execute()]
+
     def scan(self, prefix: str) -> list[str]:
         pattern = _GLOB.sub(r"\\\1", prefix) + "*"
         return sorted(set(self.client.scan_iter(match=pattern, count=1000)))

@@ -36,6 +36,13 @@ class Reader(Protocol):
 
     def zrangebyscore(self, key: str, max_score: float, limit: int) -> list[Scored]: ...
 
+    def zrange_from(self, key: str, min_score: int, offset: int, count: int) -> list[Scored]:
+        """Members scored `min_score` or more, ascending, `count` of them after `offset`
+        (ZRANGEBYSCORE ... LIMIT): O(log N + offset + count)."""
+        ...
+
+    def zcard_many(self, keys: Sequence[str]) -> list[int]: ...
+
     def scan(self, prefix: str) -> list[str]: ...
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from consumers.views import deadlines, ledger, power, queue, tasks_view
+from consumers.views import batches, deadlines, ledger, power, queue, tasks_view
 from consumers.views.projection import Projection
 
 
@@ -36,6 +36,7 @@ ALL: tuple[View, ...] = (
     View(tasks_view.VIEW, tasks_view.PREFIX, tasks_view.project, "the API's lookups by id"),
     View(deadlines.VIEW, deadlines.PREFIX, deadlines.project, "what the timer fires, and when"),
     View(power.VIEW, power.PREFIX, power.project, "the sums the power metrics read"),
+    View(batches.VIEW, batches.PREFIX, batches.project, "batches, tasks, submissions by status"),
 )
 BY_NAME: Mapping[str, View] = {view.name: view for view in ALL}
 if len(BY_NAME) != len(ALL):

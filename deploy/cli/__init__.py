@@ -18,6 +18,8 @@ SUBCOMMAND_MODULES = (
     "deploy.cli.stack",
     "deploy.cli.serve",
     "deploy.cli.client_commands",
+    "deploy.cli.listings",
+    "deploy.cli.review",
     "deploy.cli.tokens",
     "deploy.cli.lag",
     "deploy.cli.demo",

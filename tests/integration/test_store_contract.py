@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from consumers.engine.runner import apply_batch, digests, fold_log
-from consumers.queries import queue_query
+from consumers.queries import listings, queue_query
 from consumers.stores.memory_store import MemoryStore
 from consumers.stores.ops import (
     Entry,
@@ -32,7 +32,7 @@ from consumers.stores.ops import (
 from consumers.stores.ops import zsync as zsync_op
 from consumers.stores.redis_store import RedisStore
 from consumers.stores.store import Store
-from consumers.views import deadlines, ledger, power, registry
+from consumers.views import batches, deadlines, ledger, power, registry
 from tests.view_story import full_story
 
 REDIS = os.environ.get("PIECEWORK_REDIS", "redis://127.0.0.1:6379/0")
@@ -100,6 +100,36 @@ def test_sorted_set_order_ties_windows_and_score_ranges(store: Store) -> None:
     assert store.zrangebyscore("pw:t:z", 5, 10) == ranked
     assert store.zrangebyscore("pw:t:z", 4.9, 10) == ranked[:2]
     assert store.zrangebyscore("pw:t:z", 5, 3) == ranked[:3]
+
+
+def test_sorted_set_pages_from_a_score_and_counts(store: Store) -> None:
+    run(store, zadd("pw:t:z", 5, "b"), zadd("pw:t:z", 5, "a"), zadd("pw:t:z", 1, "c"),
+        zadd("pw:t:z", -3, "d"))  # fmt: skip
+    assert store.zrange_from("pw:t:z", 1, 0, 10) == [("c", 1.0), ("a", 5.0), ("b", 5.0)]
+    assert store.zrange_from("pw:t:z", -(2**53), 1, 2) == [("c", 1.0), ("a", 5.0)]
+    assert store.zrange_from("pw:t:z", 5, 1, 5) == [("b", 5.0)]
+    assert store.zrange_from("pw:t:none", 0, 0, 5) == []
+    assert store.zcard_many(["pw:t:z", "pw:t:none"]) == [4, 0]
+
+
+def test_listings_read_the_same_from_both_stores(store: Store) -> None:
+    records = full_story().records
+    reference = fold_log(records)
+    fold_log(records, store)
+    for requester in ("acme", "zeta", "nobody"):
+        assert listings.batches_page(store, requester, None, 3) == listings.batches_page(
+            reference, requester, None, 3)
+        assert listings.submissions_page(store, requester, "submitted", None, None, 5) == (
+            listings.submissions_page(reference, requester, "submitted", None, None, 5))
+    for owner, batch in (("acme", "b1"), ("zeta", "b2")):
+        assert listings.batch_progress(store, owner, batch) is not None
+        assert listings.batch_progress(store, owner, batch) == listings.batch_progress(
+            reference, owner, batch)
+        assert list(listings.results(store, owner, batch, 2)) == list(
+            listings.results(reference, owner, batch, 2))
+        for status in (None, *batches.TASK_STATUSES):
+            assert listings.batch_tasks_page(store, owner, batch, status, None, 2) == (
+                listings.batch_tasks_page(reference, owner, batch, status, None, 2))
 
 
 def test_zsync_follows_the_free_counter(store: Store) -> None:

@@ -52,6 +52,10 @@ COMMAND_SAMPLES = [
     c.SubmitWork(T, CLAIM, k.W, {"en": "..."}),
     c.ApproveSubmission(T, CLAIM, k.R),
     c.RejectSubmission(T, CLAIM, k.R, "no"),
+    c.ReviewItem(CLAIM, "reject", "no"),
+    c.ReviewSubmissions(
+        k.R, (c.ReviewItem(CLAIM, "approve"), c.ReviewItem(f"{T}:c2", "reject", "no"))
+    ),
     c.GrantBonus(T, k.W, k.R, 5, "yes"),
     c.DisputeRejection(T, CLAIM, k.W, "why"),
     c.OverturnRejection(T, CLAIM),

@@ -58,7 +58,7 @@ def test_every_view_is_independent_of_how_partitions_interleave(seed: int) -> No
 
 def test_every_registered_view_is_fed_and_digested_in_registry_order() -> None:
     names = [view.name for view in registry.ALL]
-    assert names == ["queue", "ledger", "tasks", "deadlines", "power"]
+    assert names == ["queue", "ledger", "tasks", "deadlines", "power", "batches"]
     assert list(VIEWS) == names
     assert list(digests(MemoryStore())) == names
 
