@@ -122,9 +122,13 @@ def wait_caught_up(store: RedisStore, last: Mapping[int, int], timeout: float,
 
 def quiescent_log(bootstrap: str, topic: str, store: RedisStore, timeout: float,
                   alive: Callable[[], None] = lambda: None,
-                  settle: float = 2.0) -> tuple[list[Positioned], float]:  # fmt: skip
+                  settle: float = 4.5) -> tuple[list[Positioned], float]:  # fmt: skip
     """Read the log until it stops growing for `settle` seconds with the views caught up
-    with all of it; return it and the seconds the views needed after the first read."""
+    with all of it; return it and the seconds the views needed after the first read.
+
+    `settle` outlasts the views market's payout interval (3 s of wall time, see
+    tests/views_market.STACK_ENV) by half: with 2 s, a payout run could land between two
+    equal reads, and an export taken after had 20 more events than the "quiet" log."""
     began = time.monotonic()
     records = read_log(bootstrap, topic)
     waited = wait_caught_up(store, last_offsets(records), timeout, alive)
