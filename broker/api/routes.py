@@ -22,6 +22,7 @@ class Route:
     responses: dict[int, str] = field(default_factory=dict)
     query: tuple[str, ...] = ()  # optional query parameters, described in OpenAPI
     media: tuple[str, ...] = ("application/json",)  # what a 2xx answer may be
+    out: type | None = None  # the 2xx JSON body's model (a dataclass): handler and OpenAPI
 
 
 COMMON = {
@@ -50,6 +51,7 @@ def route(
     errors: dict[int, str] | None = None,
     query: tuple[str, ...] = (),
     media: tuple[str, ...] = ("application/json",),
+    out: type | None = None,
 ) -> Callable[[Handler], Handler]:
     """Decorator collecting handlers into ROUTES."""
 
@@ -61,7 +63,8 @@ def route(
                 responses.setdefault(status, text)
         if not roles:
             responses.pop(401, None)
-        ROUTES.append(Route(method, path, handler, summary, roles, body, responses, query, media))
+        ROUTES.append(Route(method, path, handler, summary, roles, body, responses, query, media,
+                            out))
         return handler
 
     return wrap
