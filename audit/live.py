@@ -60,7 +60,8 @@ def _dumped(keys: list[list]) -> Iterator[Dumped]:
             raise TypeError(f"{key}: views hold no {kind} keys")
 
 
-def snapshot(store: RedisStore, views: Iterable[str] = tuple(registry.BY_NAME)) -> LiveViews:
+def snapshot(store: RedisStore,
+             views: Iterable[str] = tuple(v.name for v in registry.AUDITED)) -> LiveViews:
     read = store.client.register_script(READ_VIEW_LUA)
     offsets, found = {}, {}
     for view in views:

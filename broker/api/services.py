@@ -37,4 +37,5 @@ class Services:
     remember: Remember
     limiter: RateLimiter
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
+    feed_waker: Any = None  # handlers_events makes it on the first event stream
     batch_chunk: int = 500

@@ -25,7 +25,7 @@ import faust
 import redis
 from faust.types import TP
 
-from consumers.engine.runner import apply_batch
+from consumers.engine.runner import LIVE_VIEWS, apply_batch
 from consumers.engine.view_position import PositionedStore, StoreFlushed
 from consumers.engine.views_app import ViewsApp
 from runtime import metrics
@@ -161,7 +161,7 @@ def _apply_slice(store: PositionedStore, records: Sequence[Positioned]) -> int:
     delay, deadline = 0.1, time.monotonic() + REDIS_RETRY_SECONDS
     while True:
         try:
-            return apply_batch(store, records)
+            return apply_batch(store, records, LIVE_VIEWS)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             if time.monotonic() > deadline:
                 raise

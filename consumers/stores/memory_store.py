@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
 from operator import itemgetter
 
-from consumers.stores.ops import COMMANDS, Entry, Op, is_offsets_key
+from consumers.stores.ops import COMMANDS, Entry, Op, feed_floor_key, is_offsets_key
 from consumers.stores.store import Dumped, Scored, Window, digest_of, format_score
 
 # A hash field holds a string, or an int HINCRBY left there; reads give the string Redis
@@ -46,6 +46,7 @@ class MemoryStore:
         # (offsets key, partition) -> last applied position; written into the offsets hashes
         # at the end of each apply, so the per-entry check neither parses nor formats.
         self._positions: dict[tuple[str, int], int] = {}
+        self._at = (0, 0)  # (partition, position) of the entry being applied
         self._run: dict[str, Callable[[Op], None]] = {
             name: getattr(self, "_" + name.lower()) for name in COMMANDS
         }
@@ -64,6 +65,7 @@ class MemoryStore:
                 position = entry[2]
                 if position <= positions.get(slot, -1):
                     continue
+                self._at = slot[1], position  # where FEED puts its member
                 for op in entry[3]:
                     run[op[0]](op)
                 positions[slot] = position
@@ -159,6 +161,17 @@ class MemoryStore:
         else:
             self._zrem(("ZREM", str(zkey), member))
 
+    def _feed(self, op: Op) -> None:
+        _, base, member, keep = op
+        partition, position = self._at
+        key = f"{base}:{partition}"
+        self._zadd(("ZADD", key, str(position), member))
+        z = self.data[key]
+        if len(z) > int(keep):
+            lowest = min(z.items(), key=lambda item: (item[1], item[0]))
+            self._zrem(("ZREM", key, lowest[0]))
+            self._write(feed_floor_key(base), dict)[str(partition)] = str(int(lowest[1]))
+
     def _create(self, key: str, found: object, kind: type | None) -> Container:
         """`key` is absent (`found` None): a new empty `kind` (None: nothing); else WRONGTYPE."""
         if found is not None:
@@ -209,6 +222,9 @@ class MemoryStore:
 
     def zrange_from(self, key: str, min_score: int, offset: int, count: int) -> list[Scored]:
         return [item for item in self._ranked(key) if item[1] >= min_score][offset:offset + count]
+
+    def zrange_from_many(self, windows: Sequence[Window]) -> list[list[Scored]]:
+        return [self.zrange_from(key, min_score, 0, count) for key, min_score, count in windows]
 
     def zcard_many(self, keys: Sequence[str]) -> list[int]:
         return [len(self._read(key, ZSet)) for key in keys]

@@ -19,8 +19,15 @@ Op = tuple[str, ...]
 # else remove it. The queue needs it because a release does not carry the task's
 # priority or qualifications (only its task id), so the score and set live in the hash.
 ZSYNC = "ZSYNC"
+# FEED base member keep: ZADD `member` to `{base}:{partition}` scored by the event's own
+# position (the entry's partition and position, which a projection does not see), then, if
+# that set holds more than `keep` members, pop its lowest and record that position in the
+# hash `floor_key(base)` under the partition: a cursor below it has lost events. The feed
+# view (consumers/views/feed.py) needs it: its cursor is a log position.
+FEED = "FEED"
 # Ops the stores accept; anything else is a projection bug and fails loudly.
-COMMANDS = frozenset({"HINCRBY", "HSET", "HSETNX", "HDEL", "ZADD", "ZREM", "SADD", "SREM", ZSYNC})
+COMMANDS = frozenset({"HINCRBY", "HSET", "HSETNX", "HDEL", "ZADD", "ZREM", "SADD", "SREM", ZSYNC,
+                      FEED})
 
 
 def _value(value: Value) -> str:
@@ -70,6 +77,15 @@ def srem(key: str, member: str) -> Op:
 
 def zsync(meta_key: str, member: str) -> Op:
     return (ZSYNC, meta_key, member)
+
+
+def feed(base: str, member: str, keep: int) -> Op:
+    return (FEED, base, member, str(keep))
+
+
+def feed_floor_key(base: str) -> str:
+    """Where FEED records, per partition, the position of the last member it dropped."""
+    return f"{base}:floor"
 
 
 def hset_many(key: str, fields: dict[str, Value | None]) -> list[Op]:

@@ -5,8 +5,8 @@ partition (hash `pw:{view}:offsets`), so at-least-once redelivery is a no-op. Ev
 value travels as a string: Lua 5.1 numbers are doubles, which would round amounts,
 offsets and scores if they crossed the script as numbers.
 Commands used, all present in Redis 7.0: EVALSHA/EVAL, HGET, HMGET, HSET, HSETNX,
-HINCRBY, HDEL, ZADD, ZREM, SADD, SREM, HGETALL, SMEMBERS, SMISMEMBER (6.2+), ZRANGE,
-ZRANGEBYSCORE, SCAN, TYPE.
+HINCRBY, HDEL, ZADD, ZREM, ZCARD, ZPOPMIN, PUBLISH, SADD, SREM, HGETALL, SMEMBERS,
+SMISMEMBER (6.2+), ZRANGE, ZRANGEBYSCORE, SCAN, TYPE.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ for i = 1, #entries do
     if not allowed[op[1]] then return redis.error_reply('unknown op ' .. tostring(op[1])) end
   end
 end
-local last, applied = {}, 0
+local last, applied, woken = {}, 0, {}
 for i = 1, #entries do
   local e = entries[i]
   local okey, part, off = e[1], e[2], tonumber(e[3])
@@ -42,7 +42,15 @@ for i = 1, #entries do
   if cur == nil then cur = tonumber(redis.call('HGET', okey, part)) or -1 end
   if off > cur then
     for _, op in ipairs(e[4]) do
-      if op[1] == 'ZSYNC' then
+      if op[1] == 'FEED' then
+        local zkey = op[2] .. ':' .. part
+        redis.call('ZADD', zkey, e[3], op[3])
+        if redis.call('ZCARD', zkey) > tonumber(op[4]) then
+          local gone = redis.call('ZPOPMIN', zkey)
+          redis.call('HSET', op[2] .. ':floor', part, gone[2])
+        end
+        woken[op[2]] = true
+      elseif op[1] == 'ZSYNC' then
         local meta = redis.call('HMGET', op[2], 'free', 'zset', 'score')
         if meta[2] and meta[3] then
           if (tonumber(meta[1]) or 0) > 0 then
@@ -64,6 +72,8 @@ for i = 1, #entries do
   end
   last[slot] = cur
 end
+-- One wake-up per feed touched by the batch: what an SSE or webhook reader waits on.
+for base in pairs(woken) do redis.call('PUBLISH', base, '') end
 return applied
 """
 )
@@ -134,6 +144,12 @@ class RedisStore:
 
     def zrange_from(self, key: str, min_score: int, offset: int, count: int) -> list[Scored]:
         return self.client.zrangebyscore(key, min_score, "+inf", offset, count, withscores=True)
+
+    def zrange_from_many(self, windows: Sequence[Window]) -> list[list[Scored]]:
+        pipe = self.client.pipeline(transaction=False)
+        for key, min_score, count in windows:
+            pipe.zrangebyscore(key, min_score, "+inf", 0, count, withscores=True)
+        return pipe.execute()
 
     def zcard_many(self, keys: Sequence[str]) -> list[int]:
         pipe = self.client.pipeline(transaction=True)  # one instant for every count

@@ -13,7 +13,7 @@ from typing import Protocol
 from consumers.stores.ops import Entry
 
 Scored = tuple[str, float]
-Window = tuple[str, int, int]  # key, start rank, stop rank
+Window = tuple[str, int, int]  # key, start rank, stop rank (zrange_from_many: min score, count)
 # One key's normalised content: its type letter and sorted (name, value) pairs.
 Dumped = tuple[str, str, list[tuple[str, str]]]
 
@@ -39,6 +39,11 @@ class Reader(Protocol):
     def zrange_from(self, key: str, min_score: int, offset: int, count: int) -> list[Scored]:
         """Members scored `min_score` or more, ascending, `count` of them after `offset`
         (ZRANGEBYSCORE ... LIMIT): O(log N + offset + count)."""
+        ...
+
+    def zrange_from_many(self, windows: Sequence[Window]) -> list[list[Scored]]:
+        """Per (key, min_score, count): `zrange_from(key, min_score, 0, count)`; one round
+        trip for all."""
         ...
 
     def zcard_many(self, keys: Sequence[str]) -> list[int]: ...

@@ -14,11 +14,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
-from consumers.engine.runner import apply_batch, digests, fold_log
+from consumers.engine.runner import LIVE_VIEWS, apply_batch, digests, fold_log
 from consumers.queries import listings, queue_query
 from consumers.stores.memory_store import MemoryStore
 from consumers.stores.ops import (
     Entry,
+    feed,
+    feed_floor_key,
     hdel,
     hincrby,
     hset,
@@ -145,6 +147,19 @@ def test_zsync_follows_the_free_counter(store: Store) -> None:
     assert store.scan("pw:t:") == ["pw:t:task:1"]
 
 
+def test_feed_scores_by_position_keeps_a_window_and_records_the_floor(store: Store) -> None:
+    base = "pw:t:feed"
+    for n in range(5):  # two partitions, positions far above 2**32
+        run(store, feed(base, f"m{n}", 3), offset=2**40 + n, partition=n % 2)
+    assert store.zrange_from_many([(f"{base}:0", 0, 10), (f"{base}:1", 0, 10)]) == [
+        [("m0", 2**40), ("m2", 2**40 + 2), ("m4", 2**40 + 4)], [("m1", 2**40 + 1),
+                                                                  ("m3", 2**40 + 3)]]
+    assert store.hgetall(feed_floor_key(base)) == {}
+    run(store, feed(base, "m5", 3), offset=2**40 + 5, partition=0)
+    assert [m for m, _ in store.zrange_from(f"{base}:0", 0, 0, 10)] == ["m2", "m4", "m5"]
+    assert store.hgetall(feed_floor_key(base)) == {"0": str(2**40)}
+
+
 def test_large_integers_cross_the_store_exactly(store: Store) -> None:
     # Lua numbers are doubles printed with 14 digits: amounts must never travel as numbers.
     big, score = 10**15 + 7, 2**53 - 1
@@ -199,12 +214,13 @@ def test_the_digest_sees_content_not_offsets(store: Store) -> None:
 
 def test_the_same_log_builds_identical_views_and_digests(store: Store) -> None:
     records = full_story().records
-    reference = fold_log(records, batch=len(records))
-    fold_log(records, store, batch=7)
+    reference = fold_log(records, batch=len(records), views=LIVE_VIEWS)
+    fold_log(records, store, batch=7, views=LIVE_VIEWS)
     for view in registry.ALL:
         assert list(store.dump(view.prefix)) == list(reference.dump(view.prefix)), view.name
-    assert digests(store) == digests(reference)
-    assert apply_batch(store, records) == 0  # a full redelivery is a no-op
+    assert list(store.dump("pw:feed:")), "the story's events are in the feed"
+    assert digests(store, LIVE_VIEWS) == digests(reference, LIVE_VIEWS)
+    assert apply_batch(store, records, LIVE_VIEWS) == 0  # a full redelivery is a no-op
     assert apply_batch(store, records[-5:]) == 0
     assert digests(store) == digests(reference)
 

