@@ -17,15 +17,28 @@ import logging
 from collections.abc import Callable, Iterator
 from functools import partial
 from itertools import islice
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
 from broker.api.auth import Actor
-from broker.api.responses import ApiError
+from broker.api.hints import Schema
+from broker.api.resources import (
+    Batch,
+    BatchPage,
+    BatchProgress,
+    ListedSubmissionStatus,
+    ListedTaskStatus,
+    Submission,
+    SubmissionPage,
+    Task,
+    TaskPage,
+)
+from broker.api.responses import ApiError, reply
 from broker.api.routes import COMMON, route
 from broker.api.services import Services
+from broker.api.shaping import typed
 from consumers.queries import listings
 from consumers.queries.listings import BadQuery
 
@@ -51,16 +64,13 @@ def _requester(request: web.Request, actor: Actor) -> str:
     return actor.actor_id
 
 
-def _paging(request: web.Request) -> tuple[listings.Cursor | None, int]:
+def paging(request: web.Request) -> tuple[listings.Cursor | None, int]:
+    """The cursor and limit of a paged listing; 422 bad_query for ones this API never gave."""
     try:
         return (listings.decode_cursor(request.query.get("cursor")),
                 listings.parse_limit(request.query.get("limit")))
     except BadQuery as exc:
         raise ApiError(422, "bad_query", str(exc)) from exc
-
-
-def _page(items: list[dict[str, Any]], after: str | None, **extra: Any) -> web.Response:
-    return web.json_response({**extra, "items": items, "next_cursor": after})
 
 
 async def _progress(request: web.Request, actor: Actor, svc: Services) -> tuple[str, str, dict]:
@@ -73,43 +83,48 @@ async def _progress(request: web.Request, actor: Actor, svc: Services) -> tuple[
 
 
 @route("GET", "/v1/batches", "The caller's batches, newest first (cursor-paged)", OWNERS,
-       ok={200: "a page of batches"}, errors=LIST, query=("limit", "cursor", "requester_id"))
+       ok={200: "a page of batches"}, errors=LIST, query=("limit", "cursor", "requester_id"),
+       out=BatchPage)
 async def list_batches(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     requester = _requester(request, actor)
-    cursor, limit = _paging(request)
+    cursor, limit = paging(request)
     items, after = await _off_loop(listings.batches_page, svc.views, requester, cursor, limit)
-    return _page(items, after, requester_id=requester)
+    return reply(BatchPage(requester_id=requester, items=[typed(Batch, i) for i in items],
+                           next_cursor=after))
 
 
 @route("GET", "/v1/batches/{batch_id}", "A batch's progress: tasks per status, escrow, spend",
-       OWNERS, ok={200: "the batch"}, errors=READ, query=("requester_id",))
+       OWNERS, ok={200: "the batch"}, errors=READ, query=("requester_id",), out=BatchProgress)
 async def get_batch(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     _, _, found = await _progress(request, actor, svc)
-    return web.json_response(found)
+    return reply(typed(BatchProgress, found))
 
 
 @route("GET", "/v1/batches/{batch_id}/tasks", "A batch's tasks, in posting order, by status",
        OWNERS, ok={200: "a page of tasks"}, errors=READ,
-       query=("status", "limit", "cursor", "requester_id"))
+       query=(("status", ListedTaskStatus), "limit", "cursor", "requester_id"), out=TaskPage)
 async def list_batch_tasks(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     requester, batch, _ = await _progress(request, actor, svc)
-    cursor, limit = _paging(request)
+    cursor, limit = paging(request)
     status = request.query.get("status") or None
     try:
         items, after = await _off_loop(listings.batch_tasks_page, svc.views, requester, batch,
                                        status, cursor, limit)
     except BadQuery as exc:
         raise ApiError(422, "bad_query", str(exc)) from exc
-    return _page(items, after, batch_id=batch, status=status)
+    return reply(TaskPage(batch_id=batch, status=status, items=[typed(Task, i) for i in items],
+                          next_cursor=after))
 
 
 @route("GET", "/v1/submissions", "Submissions by status: the review queue (cursor-paged)",
        OWNERS, ok={200: "a page of submissions"}, errors=LIST,
-       query=("status", "batch_id", "limit", "cursor", "requester_id"))
+       query=(("status", Annotated[ListedSubmissionStatus, Schema(default="submitted")]),
+              "batch_id", "limit", "cursor", "requester_id"),
+       out=SubmissionPage)
 async def list_submissions_by_status(request: web.Request, actor: Actor,
                                      svc: Services) -> web.Response:  # fmt: skip
     requester = _requester(request, actor)
-    cursor, limit = _paging(request)
+    cursor, limit = paging(request)
     status = request.query.get("status") or "submitted"
     batch = request.query.get("batch_id") or None
     try:
@@ -117,7 +132,8 @@ async def list_submissions_by_status(request: web.Request, actor: Actor,
                                        batch, cursor, limit)
     except BadQuery as exc:
         raise ApiError(422, "bad_query", str(exc)) from exc
-    return _page(items, after, status=status, batch_id=batch)
+    return reply(SubmissionPage(status=status, batch_id=batch, next_cursor=after,
+                                items=[typed(Submission, i) for i in items]))
 
 
 def _wants_csv(request: web.Request) -> bool:

@@ -14,8 +14,16 @@ from aiohttp import web
 from broker.api.auth import Actor, token_digest, token_id
 from broker.api.bodies import ActorBody, PayoutBody
 from broker.api.handlers_requester import task_of
-from broker.api.responses import ApiError, build, read_body, run
-from broker.api.routes import COMMON, route
+from broker.api.resources import (
+    ActorCreated,
+    Outcome,
+    TokenIssued,
+    TokenList,
+    TokenRef,
+    TokensRevoked,
+)
+from broker.api.responses import ApiError, build, read_body, reply, run
+from broker.api.routes import COMMAND_HEADERS, COMMON, route
 from broker.api.services import Services
 from broker.api.token_bodies import TokenBody
 from broker.api.token_keys import TOKEN_ID_HEX
@@ -27,19 +35,19 @@ TOKENS = {**COMMON, 403: "operators only", 404: "no such actor or token"}
 
 
 @route("POST", "/v1/actors", "Create a requester, worker or operator and return its token",
-       OPERATOR, ActorBody, ok={201: "created; the token is shown once"})
+       OPERATOR, ActorBody, ok={201: "created; the token is shown once"}, out=ActorCreated)
 async def create_actor(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     body = await read_body(request, ActorBody)
     try:
         token = await svc.tokens.register(Actor(body.actor_id, body.role, body.qualifications))
     except ValueError as exc:
         raise ApiError(422, "invalid_actor", str(exc)) from exc
-    return web.json_response({"actor_id": body.actor_id, "role": body.role, "token": token,
-                              "token_id": token_id(token_digest(token))}, status=201)
+    return reply(ActorCreated(actor_id=body.actor_id, role=body.role, token=token,
+                              token_id=token_id(token_digest(token))), 201)
 
 
 @route("POST", "/v1/payouts", "Pay a worker out of its wallet balance", OPERATOR, PayoutBody,
-       ok={201: "paid"})
+       ok={201: "paid"}, out=Outcome, headers=COMMAND_HEADERS)
 async def payout(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     body = await read_body(request, PayoutBody)
     command = build(IssuePayout, {"worker_id": body.worker_id, "amount": body.amount,
@@ -49,7 +57,7 @@ async def payout(request: web.Request, actor: Actor, svc: Services) -> web.Respo
 
 
 @route("POST", "/v1/submissions/{submission_id}/overturn", "Reverse a rejection (pays the work)",
-       ("requester", "operator"))
+       ("requester", "operator"), out=Outcome, headers=COMMAND_HEADERS)
 async def overturn(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     sid = request.match_info["submission_id"]
     command = build(OverturnRejection, {"task_id": task_of(sid), "submission_id": sid})
@@ -73,7 +81,7 @@ def _no_actor(actor_id: str) -> ApiError:
 @route("POST", "/v1/actors/{actor_id}/tokens",
        "Issue another token to an actor; revoke_existing makes it the only one (rotation)",
        OPERATOR, TokenBody, ok={201: "the token (shown once), its id and the ids revoked"},
-       errors=TOKENS)
+       errors=TOKENS, out=TokenIssued)
 async def issue_token(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     actor_id = _actor_id(request)
     # The body is optional: no body issues one more token and revokes nothing.
@@ -81,22 +89,22 @@ async def issue_token(request: web.Request, actor: Actor, svc: Services) -> web.
     issued = await svc.tokens.issue(actor_id, body.revoke_existing)
     if issued is None:
         raise _no_actor(actor_id)
-    return web.json_response({"actor_id": actor_id, "token": issued.token,
-                              "token_id": issued.token_id, "revoked": issued.revoked}, status=201)
+    return reply(TokenIssued(actor_id=actor_id, token=issued.token, token_id=issued.token_id,
+                             revoked=list(issued.revoked)), 201)
 
 
 @route("GET", "/v1/actors/{actor_id}/tokens", "The ids of an actor's live tokens", OPERATOR,
-       ok={200: "token ids (never the tokens)"}, errors=TOKENS)
+       ok={200: "token ids (never the tokens)"}, errors=TOKENS, out=TokenList)
 async def list_tokens(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     actor_id = _actor_id(request)
     ids = await svc.tokens.token_ids(actor_id)
     if ids is None:
         raise _no_actor(actor_id)
-    return web.json_response({"actor_id": actor_id, "tokens": [{"token_id": i} for i in ids]})
+    return reply(TokenList(actor_id=actor_id, tokens=[TokenRef(token_id=i) for i in ids]))
 
 
 @route("DELETE", "/v1/actors/{actor_id}/tokens/{token_id}", "Revoke one of an actor's tokens",
-       OPERATOR, ok={200: "the id revoked"}, errors=TOKENS)
+       OPERATOR, ok={200: "the id revoked"}, errors=TOKENS, out=TokensRevoked)
 async def revoke_token(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     actor_id, which = _actor_id(request), request.match_info["token_id"]
     # Exactly a token id: a shorter prefix could match, and revoke, more than one token.
@@ -107,14 +115,14 @@ async def revoke_token(request: web.Request, actor: Actor, svc: Services) -> web
         raise _no_actor(actor_id)
     if not revoked:
         raise ApiError(404, "token_not_found", f"actor {actor_id!r} has no token {which!r}")
-    return web.json_response({"actor_id": actor_id, "revoked": revoked})
+    return reply(TokensRevoked(actor_id=actor_id, revoked=list(revoked)))
 
 
 @route("DELETE", "/v1/actors/{actor_id}/tokens", "Revoke every token of an actor", OPERATOR,
-       ok={200: "the ids revoked (none if it had none)"}, errors=TOKENS)
+       ok={200: "the ids revoked (none if it had none)"}, errors=TOKENS, out=TokensRevoked)
 async def revoke_tokens(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     actor_id = _actor_id(request)
     revoked = await svc.tokens.revoke(actor_id)
     if revoked is None:
         raise _no_actor(actor_id)
-    return web.json_response({"actor_id": actor_id, "revoked": revoked})
+    return reply(TokensRevoked(actor_id=actor_id, revoked=list(revoked)))

@@ -14,10 +14,24 @@ from typing import Any
 from aiohttp import web
 
 from broker.api.auth import Actor
+from broker.api.handlers_listings import paging
 from broker.api.handlers_requester import task_of
-from broker.api.responses import ApiError
+from broker.api.resources import (
+    Claim,
+    Ledger,
+    PlatformLedger,
+    PlatformTotals,
+    RequesterAccount,
+    Submission,
+    Task,
+    TaskSubmissions,
+    WorkerAccount,
+)
+from broker.api.responses import ApiError, reply
 from broker.api.routes import COMMON, route
 from broker.api.services import Services
+from broker.api.shaping import typed
+from consumers.queries import listings
 from consumers.stores.store import Reader
 from consumers.views import ledger, tasks_view
 from schemas.ids import requester_of_task
@@ -50,73 +64,79 @@ def _may_see(actor: Actor, task_id: str, worker_id: str | None = None) -> None:
 
 
 @route("GET", "/v1/tasks/{task_id}", "A task's terms, payload and counters", ANYONE,
-       ok={200: "the task"}, errors=READ)
+       ok={200: "the task"}, errors=READ, out=Task)
 async def get_task(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     task_id = request.match_info["task_id"]
     found = await _hash(svc, tasks_view.task_key(task_id), "task")
     if actor.role == "requester":
         _may_see(actor, task_id)  # workers may read any task: they must see it to do it
-    return web.json_response({"task_id": task_id, **found})
+    return reply(typed(Task, listings.task_row(task_id, found)))
 
 
-@route("GET", "/v1/tasks/{task_id}/submissions", "The submissions of a task",
-       ("requester", "operator"), ok={200: "submission ids"}, errors=READ)
+@route("GET", "/v1/tasks/{task_id}/submissions",
+       "A task's submissions with their answers, in claim order (cursor-paged)",
+       ("requester", "operator"), ok={200: "a page of submissions"}, errors=READ,
+       query=("limit", "cursor"), out=TaskSubmissions)
 async def list_submissions(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     task_id = request.match_info["task_id"]
     _may_see(actor, task_id)
-    ids = await _off_loop(svc.views.smembers, tasks_view.submissions_key(task_id))
-    return web.json_response({"task_id": task_id, "submission_ids": sorted(ids)})
+    cursor, limit = paging(request)
+    items, after = await _off_loop(listings.task_submissions_page, svc.views, task_id, cursor,
+                                   limit)  # fmt: skip
+    return reply(TaskSubmissions(task_id=task_id, items=[typed(Submission, i) for i in items],
+                                 next_cursor=after))
 
 
 @route("GET", "/v1/claims/{claim_id}", "A claim's status", ANYONE, ok={200: "the claim"},
-       errors=READ)
+       errors=READ, out=Claim)
 async def get_claim(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     claim_id = request.match_info["claim_id"]
     task_id = task_of(claim_id)
     found = await _hash(svc, tasks_view.claim_key(task_id, claim_id), "claim")
     _may_see(actor, task_id, found.get("worker"))
-    return web.json_response({"claim_id": claim_id, "task_id": task_id, **found})
+    return reply(typed(Claim, {**found, "claim_id": claim_id, "task_id": task_id}))
 
 
 @route("GET", "/v1/submissions/{submission_id}", "A submission's status and answer", ANYONE,
-       ok={200: "the submission"}, errors=READ)
+       ok={200: "the submission"}, errors=READ, out=Submission)
 async def get_submission(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     sid = request.match_info["submission_id"]
     task_id = task_of(sid)
     found = await _hash(svc, tasks_view.submission_key(task_id, sid), "submission")
     _may_see(actor, task_id, found.get("worker"))
-    return web.json_response({"submission_id": sid, "task_id": task_id, **found})
+    return reply(typed(Submission, listings.submission_row(sid, found)))
 
 
-def _accounts(reader: Reader, role: str, actor_id: str) -> dict[str, dict[str, int]]:
-    key = ledger.worker_key if role == "worker" else ledger.requester_key
+def _accounts(reader: Reader, role: str, actor_id: str) -> dict[str, Any]:
+    key, model = ((ledger.worker_key, WorkerAccount) if role == "worker"
+                  else (ledger.requester_key, RequesterAccount))  # fmt: skip
     currencies = sorted(CURRENCIES)
     found = reader.hgetall_many([key(actor_id, c) for c in currencies])
-    pairs = zip(currencies, found, strict=True)
-    return {c: {k: int(v) for k, v in h.items()} for c, h in pairs if h}
+    return {c: typed(model, h) for c, h in zip(currencies, found, strict=True) if h}
 
 
 @route("GET", "/v1/ledger", "The caller's own balances, per currency", ("requester", "worker"),
-       ok={200: "balances in micro-units"}, errors=READ)
+       ok={200: "balances in micro-units"}, errors=READ, out=Ledger)
 async def my_ledger(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     accounts = await _off_loop(_accounts, svc.views, actor.role, actor.actor_id)
-    return web.json_response({"actor_id": actor.actor_id, "role": actor.role,
-                              "accounts": accounts})
+    return reply(Ledger(actor_id=actor.actor_id, role=actor.role, accounts=accounts))
 
 
 @route("GET", "/v1/ledger/{role}/{actor_id}", "Any account's balances (operators)", ("operator",),
-       ok={200: "balances in micro-units"}, errors=READ)
+       ok={200: "balances in micro-units"}, errors=READ, out=Ledger)
 async def account_ledger(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     role = request.match_info["role"]
     if role not in ("worker", "requester"):
         raise ApiError(404, "not_found", "role must be worker or requester")
     actor_id = request.match_info["actor_id"]
     accounts = await _off_loop(_accounts, svc.views, role, actor_id)
-    return web.json_response({"actor_id": actor_id, "role": role, "accounts": accounts})
+    return reply(Ledger(actor_id=actor_id, role=role, accounts=accounts))
 
 
 @route("GET", "/v1/platform/ledger", "Platform totals and the money-conservation check",
-       ("operator",), ok={200: "totals per currency"}, errors=READ)
+       ("operator",), ok={200: "totals per currency"}, errors=READ, out=PlatformLedger)
 async def platform_ledger(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     totals = await _off_loop(ledger.ledger_totals, svc.views)
-    return web.json_response({"totals": totals, "violations": ledger.violations(totals)})
+    return reply(PlatformLedger(
+        totals={c: typed(PlatformTotals, t) for c, t in totals.items()},
+        violations=ledger.violations(totals)))

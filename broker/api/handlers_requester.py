@@ -10,9 +10,18 @@ from broker.api import idempotency
 from broker.api.auth import Actor
 from broker.api.bodies import BatchBody, BonusBody, DepositBody, ReasonBody
 from broker.api.json_input import check_encoded_size
-from broker.api.responses import ApiError, build, envelope, outcome, read_body, refusal, run
-from broker.api.routes import COMMAND, route
+from broker.api.resources import (
+    BonusPaid,
+    ChunkRefusal,
+    Outcome,
+    PostedBatch,
+    PostedChunk,
+    Released,
+)
+from broker.api.responses import ApiError, build, envelope, outcome, read_body, refusal, reply, run
+from broker.api.routes import COMMAND, COMMAND_HEADERS, route
 from broker.api.services import Services
+from broker.api.shaping import typed
 from schemas.commands import (
     ApproveSubmission,
     CancelTask,
@@ -41,7 +50,7 @@ def task_of(submission_or_claim_id: str) -> str:
 
 
 @route("POST", "/v1/deposits", "Add funds to the requester's account", REQUESTER, DepositBody,
-       ok={201: "deposited"})
+       ok={201: "deposited"}, out=Outcome, headers=COMMAND_HEADERS)
 async def deposit(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     body = await read_body(request, DepositBody)
     command = build(DepositFunds, {"requester_id": actor.actor_id, **to_plain(body)})
@@ -50,7 +59,8 @@ async def deposit(request: web.Request, actor: Actor, svc: Services) -> web.Resp
 
 @route("POST", "/v1/batches", "Post a batch of tasks (escrow is reserved)", REQUESTER, BatchBody,
        ok={201: "posted", 200: "already posted: the same batch again", 207: "partly posted"},
-       errors={**COMMAND, 413: "too many tasks, or a payload over its limit"})
+       errors={**COMMAND, 413: "too many tasks, or a payload over its limit"}, out=PostedBatch,
+       headers=("X-Correlation-Id",))  # the batch id is its idempotency key
 async def post_batch(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     """A batch id names one immutable batch, and is the batch's own idempotency key: the
     same batch again is answered 200 with its task ids; another batch under that id, 409."""
@@ -90,18 +100,15 @@ def batch_answer(batch_id: str, replies: list[Reply]) -> web.Response:
     existing = [r for r in accepted if r.replayed]
     status = 207 if refused else 200 if len(existing) == len(replies) else 201
     task_ids = _task_ids(accepted)
-    return web.json_response(
-        {
-            "batch_id": batch_id,
-            "task_ids": task_ids,
-            "posted": len(task_ids) - len(_task_ids(existing)),
-            "existing": len(_task_ids(existing)),
-            "commands": [outcome(r) for r in accepted],
-            "refused": [{"code": r.code, "message": r.message, "command_id": r.command_id}
-                        for r in refused],
-        },
-        status=status,
-    )
+    return reply(PostedBatch(
+        batch_id=batch_id,
+        task_ids=task_ids,
+        posted=len(task_ids) - len(_task_ids(existing)),
+        existing=len(_task_ids(existing)),
+        commands=[typed(PostedChunk, outcome(r)) for r in accepted],
+        refused=[ChunkRefusal(command_id=r.command_id, code=r.code, message=r.message)
+                 for r in refused],
+    ), status)
 
 
 def _task_ids(replies: list[Reply]) -> list[str]:
@@ -128,7 +135,7 @@ def chunked(tasks: tuple[TaskSpec, ...], payload_sizes: list[int], max_tasks: in
 
 
 @route("POST", "/v1/submissions/{submission_id}/approve", "Approve a submission (pays it)",
-       REQUESTER)
+       REQUESTER, out=Outcome, headers=COMMAND_HEADERS)
 async def approve(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     sid = request.match_info["submission_id"]
     command = build(ApproveSubmission, {"task_id": task_of(sid), "submission_id": sid,
@@ -137,7 +144,7 @@ async def approve(request: web.Request, actor: Actor, svc: Services) -> web.Resp
 
 
 @route("POST", "/v1/submissions/{submission_id}/reject", "Reject a submission (reason required)",
-       REQUESTER, ReasonBody)
+       REQUESTER, ReasonBody, out=Outcome, headers=COMMAND_HEADERS)
 async def reject(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     sid = request.match_info["submission_id"]
     body = await read_body(request, ReasonBody)
@@ -146,16 +153,18 @@ async def reject(request: web.Request, actor: Actor, svc: Services) -> web.Respo
     return await run(svc.gateway, request, actor, command)
 
 
-@route("POST", "/v1/tasks/{task_id}/bonus", "Pay a worker a bonus on a task", REQUESTER, BonusBody)
+@route("POST", "/v1/tasks/{task_id}/bonus", "Pay a worker a bonus on a task", REQUESTER, BonusBody,
+       out=BonusPaid, headers=COMMAND_HEADERS)
 async def bonus(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     body = await read_body(request, BonusBody)
     command = build(GrantBonus, {"task_id": request.match_info["task_id"],
                                  "requester_id": actor.actor_id, **to_plain(body)})
-    return await run(svc.gateway, request, actor, command)
+    return await run(svc.gateway, request, actor, command, out=BonusPaid)
 
 
-@route("POST", "/v1/tasks/{task_id}/cancel", "Cancel a task (unused escrow returns)", REQUESTER)
+@route("POST", "/v1/tasks/{task_id}/cancel", "Cancel a task (unused escrow returns)", REQUESTER,
+       out=Released, headers=COMMAND_HEADERS)
 async def cancel(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     command = build(CancelTask, {"task_id": request.match_info["task_id"],
                                  "requester_id": actor.actor_id})
-    return await run(svc.gateway, request, actor, command)
+    return await run(svc.gateway, request, actor, command, out=Released)

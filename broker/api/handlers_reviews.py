@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 
 from broker.api.auth import Actor
-from broker.api.responses import ApiError, build, outcome, read_body, refusal, replied, send
-from broker.api.routes import COMMAND, route
+from broker.api.hints import Schema
+from broker.api.resources import Reviewed
+from broker.api.responses import (
+    ApiError,
+    build,
+    outcome,
+    read_body,
+    refusal,
+    replied,
+    reply,
+    send,
+)
+from broker.api.routes import COMMAND, COMMAND_HEADERS, route
 from broker.api.services import Services
+from broker.api.shaping import typed
 from schemas.commands import MAX_REVIEW_ITEMS, ReviewItem, ReviewSubmissions
 from schemas.errors import SchemaError
 from schemas.ids import requester_of_task, task_of_claim
@@ -20,7 +32,8 @@ REQUESTER = ("requester",)
 
 @dataclass(frozen=True, slots=True)
 class ReviewsBody:
-    items: tuple[ReviewItem, ...]
+    # more than MAX_REVIEW_ITEMS is answered 413, as other size limits are
+    items: Annotated[tuple[ReviewItem, ...], Schema(minItems=1, maxItems=MAX_REVIEW_ITEMS)]
 
     def __post_init__(self) -> None:
         if not self.items:
@@ -44,10 +57,10 @@ def _not_the_requesters(item: ReviewItem, requester_id: str) -> dict[str, Any] |
 
 @route("POST", "/v1/reviews", "Approve or reject up to 1,000 submissions, answered per item",
        REQUESTER, ReviewsBody,
-       ok={200: "decided: {command_id, events, results (one per item, in order), approved,"
-                " rejected, refused}"},
+       ok={200: "decided: one result per item, in order, and the counts"},
        errors={**COMMAND, 413: "more than 1,000 items, or too large for the log",
-               422: "invalid body: a bad item, or a submission named twice"})  # fmt: skip
+               422: "invalid body: a bad item, or a submission named twice"},
+       out=Reviewed, headers=COMMAND_HEADERS)  # fmt: skip
 async def review(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     body = await read_body(request, ReviewsBody)
     if len(body.items) > MAX_REVIEW_ITEMS:
@@ -62,16 +75,16 @@ async def review(request: web.Request, actor: Actor, svc: Services) -> web.Respo
     kept = tuple(item for i, item in enumerate(body.items) if i not in early)
     answer: dict[str, Any] = {"command_id": None, "events": [], "results": [],
                               "approved": 0, "rejected": 0, "refused": 0}  # fmt: skip
-    reply = None
+    decided = None
     if kept:
         command = build(ReviewSubmissions, {"requester_id": actor.actor_id, "items": kept})
-        reply = await send(svc.gateway, request, actor, command)
-        if not reply.accepted:
-            raise refusal(reply)
-        answer.update(outcome(reply))
-    decided = iter(answer["results"])
-    answer["results"] = [early[i] if i in early else next(decided) for i in range(len(ids))]
+        decided = await send(svc.gateway, request, actor, command)
+        if not decided.accepted:
+            raise refusal(decided)
+        answer.update(outcome(decided))
+    outcomes = iter(answer["results"])
+    answer["results"] = [early[i] if i in early else next(outcomes) for i in range(len(ids))]
     answer["refused"] += len(early)
-    if reply is None:
-        return web.json_response(answer)
-    return replied(reply, answer, 200)
+    if decided is None:
+        return reply(typed(Reviewed, answer))
+    return replied(decided, typed(Reviewed, answer), 200)

@@ -9,6 +9,7 @@ from broker.api.auth import Actor
 from broker.api.bodies import ReasonBody, SubmitBody
 from broker.api.claim_plan import GROUP_LIMIT, attempt_suffix, pack, plan, unpack
 from broker.api.handlers_requester import task_of
+from broker.api.resources import Claimed, Outcome, Released, Submitted
 from broker.api.responses import (
     build,
     command_id,
@@ -19,8 +20,9 @@ from broker.api.responses import (
     replied,
     run,
 )
-from broker.api.routes import route
+from broker.api.routes import COMMAND_HEADERS, route
 from broker.api.services import Services
+from broker.api.shaping import typed
 from schemas.commands import ClaimTask, DisputeRejection, ReleaseClaim, SubmitWork
 from schemas.envelope import Reply
 
@@ -36,7 +38,7 @@ ROUNDS = 2  # a second read of the queue before answering 204
 
 
 @route("POST", "/v1/claims", "Claim the best open task this worker qualifies for", WORKER,
-       ok={201: "claimed", 204: "nothing fits now"})
+       ok={201: "claimed", 204: "nothing fits now"}, out=Claimed, headers=COMMAND_HEADERS)
 async def claim_next(request: web.Request, actor: Actor, svc: Services) -> web.StreamResponse:
     base = base_id, fingerprint = command_id(request, actor), await idempotency.fingerprint(request)
     # With an Idempotency-Key, the groups tried are remembered in order: a retry (the API
@@ -77,7 +79,7 @@ async def _claim_or_lose(request: web.Request, actor: Actor, svc: Services,
     reply = await _claim(request, actor, svc, base, group)
     if reply.accepted:
         # a reply decided before alternatives existed names no task: it was the group's only
-        return replied(reply, {"task_id": group[0], **outcome(reply)}, 201)
+        return replied(reply, typed(Claimed, {"task_id": group[0], **outcome(reply)}), 201)
     if reply.code not in LOST_RACE:
         raise refusal(reply)
     return None
@@ -95,34 +97,38 @@ async def _claim(request: web.Request, actor: Actor, svc: Services, base: tuple[
                                            command, fingerprint))  # fmt: skip
 
 
-@route("POST", "/v1/tasks/{task_id}/claim", "Claim one given task", WORKER, ok={201: "claimed"})
+@route("POST", "/v1/tasks/{task_id}/claim", "Claim one given task", WORKER, ok={201: "claimed"},
+       out=Claimed, headers=COMMAND_HEADERS)
 async def claim_task(request: web.Request, actor: Actor, svc: Services) -> web.Response:
-    command = build(ClaimTask, {"task_id": request.match_info["task_id"],
-                                "worker_id": actor.actor_id,
+    task_id = request.match_info["task_id"]
+    command = build(ClaimTask, {"task_id": task_id, "worker_id": actor.actor_id,
                                 "qualifications": actor.qualifications})
-    return await run(svc.gateway, request, actor, command, status=201)
+    # a reply decided before ClaimTask had alternatives names no task: it was this one
+    return await run(svc.gateway, request, actor, command, status=201, out=Claimed,
+                     known={"task_id": task_id})
 
 
 @route("POST", "/v1/claims/{claim_id}/submit", "Submit the work of a live claim", WORKER,
-       SubmitBody, ok={201: "submitted"})
+       SubmitBody, ok={201: "submitted"}, out=Submitted, headers=COMMAND_HEADERS)
 async def submit(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     claim_id = request.match_info["claim_id"]
     body = await read_body(request, SubmitBody)
     command = build(SubmitWork, {"task_id": task_of(claim_id), "claim_id": claim_id,
                                  "worker_id": actor.actor_id, "answer": body.answer})
-    return await run(svc.gateway, request, actor, command, status=201)
+    return await run(svc.gateway, request, actor, command, status=201, out=Submitted)
 
 
-@route("POST", "/v1/claims/{claim_id}/release", "Give a claimed assignment back", WORKER)
+@route("POST", "/v1/claims/{claim_id}/release", "Give a claimed assignment back", WORKER,
+       out=Released, headers=COMMAND_HEADERS)
 async def release(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     claim_id = request.match_info["claim_id"]
     command = build(ReleaseClaim, {"task_id": task_of(claim_id), "claim_id": claim_id,
                                    "worker_id": actor.actor_id})
-    return await run(svc.gateway, request, actor, command)
+    return await run(svc.gateway, request, actor, command, out=Released)
 
 
 @route("POST", "/v1/submissions/{submission_id}/dispute", "Contest a rejection", WORKER,
-       ReasonBody)
+       ReasonBody, out=Outcome, headers=COMMAND_HEADERS)
 async def dispute(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     sid = request.match_info["submission_id"]
     body = await read_body(request, ReasonBody)

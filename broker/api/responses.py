@@ -1,4 +1,5 @@
-"""JSON errors and command outcomes. Every error is {code, message}; never a stack trace."""
+"""JSON answers: errors and command outcomes, each served through its model
+(broker/api/resources.py). Every error is {code, message}; never a stack trace."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from aiohttp import web
 from broker.api import idempotency, json_input
 from broker.api.auth import Actor
 from broker.api.gateway import CommandGateway
+from broker.api.resources import Error, Outcome
+from broker.api.shaping import plain, typed
 from broker.domain.errors import CODES
 from schemas.envelope import CommandEnvelope, Reply
 from schemas.errors import SchemaError
@@ -36,7 +39,12 @@ def error_response(status: int, code: str, message: str,
     if retry_after is None and status == 503:
         retry_after = UNAVAILABLE_RETRY_S
     headers = None if retry_after is None else {"Retry-After": str(max(1, math.ceil(retry_after)))}
-    return web.json_response({"code": code, "message": message}, status=status, headers=headers)
+    return reply(Error(code=code, message=message), status, headers)
+
+
+def reply(model: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """The JSON answer of a response model: what the OpenAPI document says of it."""
+    return web.json_response(plain(model), status=status, headers=headers)
 
 
 async def read_body(request: web.Request, cls: type) -> Any:
@@ -67,24 +75,23 @@ def envelope(request: web.Request, actor: Actor, cmd_id: str, command: Any,
                            fingerprint=fingerprint)  # fmt: skip
 
 
-def outcome(reply: Reply) -> dict[str, Any]:
-    return {"command_id": reply.command_id, "events": list(reply.event_ids), **reply.result}
+def outcome(decided: Reply) -> dict[str, Any]:
+    """An accepted command's outcome as plain values, for a model of resources.py."""
+    return {"command_id": decided.command_id, "events": list(decided.event_ids),
+            **decided.result}  # fmt: skip
 
 
-def refusal(reply: Reply) -> ApiError:
-    status = CODES.get(reply.code, (409, ""))[0]
-    if reply.code == "internal_error":
+def refusal(decided: Reply) -> ApiError:
+    status = CODES.get(decided.code, (409, ""))[0]
+    if decided.code == "internal_error":
         status = 500
-    return ApiError(status, reply.code, reply.message)
+    return ApiError(status, decided.code, decided.message)
 
 
-def replied(reply: Reply, body: Any, status: int) -> web.Response:
-    """The JSON answer of an accepted command; a reply from the processor's memory (a
-    retry) says so in Idempotent-Replayed, as Stripe's API does."""
-    response = web.json_response(body, status=status)
-    if reply.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response
+def replied(decided: Reply, model: Any, status: int) -> web.Response:
+    """The answer of an accepted command; one from the processor's memory (a retry) says
+    so in Idempotent-Replayed, as Stripe's API does."""
+    return reply(model, status, {"Idempotent-Replayed": "true"} if decided.replayed else None)
 
 
 async def send(gateway: CommandGateway, request: web.Request, actor: Actor, command: Any) -> Reply:
@@ -94,10 +101,12 @@ async def send(gateway: CommandGateway, request: web.Request, actor: Actor, comm
     return await gateway.send(envelope(request, actor, cmd_id, command, fingerprint))
 
 
-async def run(
-    gateway: CommandGateway, request: web.Request, actor: Actor, command: Any, status: int = 200
-) -> web.Response:
-    reply = await send(gateway, request, actor, command)
-    if not reply.accepted:
-        raise refusal(reply)
-    return replied(reply, outcome(reply), status)
+async def run(gateway: CommandGateway, request: web.Request, actor: Actor, command: Any,
+              status: int = 200, out: type = Outcome,
+              known: dict[str, Any] | None = None) -> web.Response:  # fmt: skip
+    """Send the command; its outcome as the model `out` (with `known` for what an older
+    reply may not say), or the refusal as an error."""
+    decided = await send(gateway, request, actor, command)
+    if not decided.accepted:
+        raise refusal(decided)
+    return replied(decided, typed(out, {**(known or {}), **outcome(decided)}), status)

@@ -9,6 +9,23 @@ from typing import Any
 from aiohttp import web
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
+# A query parameter: its name (a string, or a schema openapi.QUERY knows by that name), or
+# (name, type hint) for one whose values this route alone defines.
+Query = str | tuple[str, Any]
+
+# The headers the API reads, as (min, max) characters of printable ASCII. aiohttp decodes
+# header bytes with surrogateescape: anything else would reach token hashing, Redis or a
+# command envelope as a str that cannot be encoded back (a 500, before auth and rate
+# limiting, for anyone). Checked first (app.check_headers), so a bad one costs neither a
+# Redis call nor a token.
+HEADER_CHARS = {"Authorization": (0, 512), "Idempotency-Key": (1, 100),
+                "X-Correlation-Id": (0, 100), "Last-Event-ID": (0, 400)}
+# A path parameter names an id: at most 64 characters each (schemas.rules), task, claim and
+# submission ids join a few; 200 bounds them all and keeps any error message short.
+MAX_PATH_PARAM_CHARS = 200
+# What a route that sends one command reads: the key that makes a retry the same command
+# (answered again, Idempotent-Replayed: true), and the id its events are correlated by.
+COMMAND_HEADERS = ("Idempotency-Key", "X-Correlation-Id")
 
 
 @dataclass(frozen=True)
@@ -20,9 +37,10 @@ class Route:
     roles: tuple[str, ...]  # empty: no token needed
     body: type | None = None
     responses: dict[int, str] = field(default_factory=dict)
-    query: tuple[str, ...] = ()  # optional query parameters, described in OpenAPI
+    query: tuple[Query, ...] = ()  # optional query parameters, described in OpenAPI
     media: tuple[str, ...] = ("application/json",)  # what a 2xx answer may be
     out: type | None = None  # the 2xx JSON body's model (a dataclass): handler and OpenAPI
+    headers: tuple[str, ...] = ()  # request headers it reads besides Authorization
 
 
 COMMON = {
@@ -49,11 +67,13 @@ def route(
     body: type | None = None,
     ok: dict[int, str] | None = None,
     errors: dict[int, str] | None = None,
-    query: tuple[str, ...] = (),
+    query: tuple[Query, ...] = (),
     media: tuple[str, ...] = ("application/json",),
     out: type | None = None,
+    headers: tuple[str, ...] = (),
 ) -> Callable[[Handler], Handler]:
-    """Decorator collecting handlers into ROUTES."""
+    """Decorator collecting handlers into ROUTES. `out` is the model of a 2xx JSON answer
+    (broker/api/resources.py), `headers` what the route reads (COMMAND_HEADERS)."""
 
     def wrap(handler: Handler) -> Handler:
         responses: dict[int, str] = dict(ok or {200: "done"})
@@ -64,7 +84,7 @@ def route(
         if not roles:
             responses.pop(401, None)
         ROUTES.append(Route(method, path, handler, summary, roles, body, responses, query, media,
-                            out))
+                            out, headers))
         return handler
 
     return wrap

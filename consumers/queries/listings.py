@@ -122,7 +122,9 @@ def task_row(task_id: str, found: dict[str, str]) -> dict[str, Any]:
 
 
 def submission_row(submission_id: str, found: dict[str, str]) -> dict[str, Any]:
-    return {"submission_id": submission_id, **_typed(found, _SUBMISSION_INTS)}
+    row = {"submission_id": submission_id, **_typed(found, _SUBMISSION_INTS)}
+    row["task_id"] = row.pop("task", None) or _task_of(submission_id)
+    return row
 
 
 def _batch_row(batch_id: str, found: dict[str, str]) -> dict[str, Any]:
@@ -182,6 +184,25 @@ def submissions_page(reader: Reader, requester: str, status: str, batch: str | N
     return [submission_row(s, f) for s, f in zip(ids, found, strict=True)], after
 
 
+def task_submissions_page(reader: Reader, task_id: str, cursor: Cursor | None,
+                          limit: int) -> Page:  # fmt: skip
+    """A task's submissions in claim order. A task has at most `assignments` (1,000) of
+    them, so its set is read whole and paged here; the cursor is (claim number, id)."""
+    members = reader.smembers(tasks_view.submissions_key(task_id))
+    ordered = sorted((_claim_number(s), s) for s in members)
+    if cursor is not None:
+        ordered = [m for m in ordered if m > cursor]
+    after = encode_cursor(*ordered[limit - 1]) if len(ordered) > limit else None
+    ids = [s for _, s in ordered[:limit]]
+    found = reader.hgetall_many([tasks_view.submission_key(task_id, s) for s in ids])
+    return [submission_row(s, f) for s, f in zip(ids, found, strict=True)], after
+
+
+def _claim_number(submission_id: str) -> int:
+    number = submission_id.rpartition(":c")[2]  # a submission bears its claim's id
+    return int(number) if number.isdigit() else 0
+
+
 def _task_of(submission_id: str) -> str:
     return submission_id.rpartition(":")[0]
 
@@ -202,10 +223,8 @@ def results(reader: Reader, requester: str, batch: str,
         subs = reader.smembers_many([tasks_view.submissions_key(t) for t in ids])
         pairs = [(t, s) for t, found in zip(ids, subs, strict=True) for s in sorted(found)]
         hashes = reader.hgetall_many([tasks_view.submission_key(t, s) for t, s in pairs])
-        for (t, s), found in zip(pairs, hashes, strict=True):
+        for (_, s), found in zip(pairs, hashes, strict=True):
             row = submission_row(s, found)
-            row["task_id"] = t
-            row.pop("task", None)
             yield {name: row.get(name) for name in RESULT_COLUMNS}
         if after is None:
             return
