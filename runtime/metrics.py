@@ -58,3 +58,18 @@ TIMER_FIRED = Counter("piecework_timer_fired_total", "Commands sent by the timer
 CONSUMER_LAG = Gauge(
     "piecework_consumer_lag", "Records not yet consumed by a consumer group", ["group"]
 )
+
+# --- webhooks (the webhooks role's metrics port) -------------------------------------
+# outcome: delivered, http_error (an answer but not 2xx), timeout, connection_error,
+# refused_target (an address the SSRF guard refuses).
+WEBHOOK_DELIVERIES = Counter(
+    "piecework_webhook_deliveries_total", "Webhook delivery attempts", ["outcome"]
+)
+WEBHOOK_LATENCY = Histogram(
+    "piecework_webhook_latency_seconds",
+    "From an event's instant to its successful webhook delivery (retries included)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 36000),
+)
+WEBHOOKS_DISABLED = Gauge(
+    "piecework_webhooks_disabled", "Webhooks disabled after failing deliveries (all actors)"
+)

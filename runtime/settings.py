@@ -53,6 +53,12 @@ def about(env: str, parse: t.Parser[Any], meaning: str, shown: str | None = None
     return {"env": env, "parse": parse, "meaning": meaning, "shown": shown}
 
 
+def _flag(raw: str) -> bool:
+    if raw not in ("0", "1"):
+        raise ValueError(raw)
+    return raw == "1"
+
+
 @dataclass(frozen=True)
 class Settings:
     """One process's settings. Secrets (the tokens) stay out of repr(), so logging the
@@ -138,6 +144,29 @@ class Settings:
     payout_interval_seconds: int = field(default=86_400, metadata=about(
         "PIECEWORK_PAYOUT_INTERVAL_SECONDS", t.integer(1),
         "Marketplace seconds between payout runs"))
+    # --- webhooks (the API's /v1/webhooks and the webhooks role)
+    webhook_allow_private: bool = field(default=False, metadata=about(
+        "PIECEWORK_WEBHOOK_ALLOW_PRIVATE", t.Parser("0 or 1", _flag),
+        "1: webhooks may target loopback, private and link-local addresses (tests, demo)",
+        shown="`0`"))
+    webhook_max_per_actor: int = field(default=10, metadata=about(
+        "PIECEWORK_WEBHOOK_MAX_PER_ACTOR", t.integer(1, 1_000),
+        "Webhooks one actor may hold (409 beyond)"))
+    webhook_max_failures: int = field(default=8, metadata=about(
+        "PIECEWORK_WEBHOOK_MAX_FAILURES", t.integer(1, 100),
+        "Consecutive failed deliveries after which a webhook is disabled"))
+    webhook_retry_base_ms: int = field(default=5_000, metadata=about(
+        "PIECEWORK_WEBHOOK_RETRY_BASE_MS", t.integer(1),
+        "Longest wait before the first retry, ms; each further one may wait 6 times longer"))
+    webhook_retry_cap_ms: int = field(default=36_000_000, metadata=about(
+        "PIECEWORK_WEBHOOK_RETRY_CAP_MS", t.integer(1),
+        "Longest wait between two attempts, ms (10 h); full jitter draws below it"))
+    webhook_timeout_ms: int = field(default=10_000, metadata=about(
+        "PIECEWORK_WEBHOOK_TIMEOUT_MS", t.integer(1, 600_000),
+        "How long one delivery may take, connection and response included, ms"))
+    webhook_poll_ms: int = field(default=1_000, metadata=about(
+        "PIECEWORK_WEBHOOK_POLL_MS", t.integer(1, 600_000),
+        "The sender re-reads an idle feed this often, ms, if no wake-up came (a missed one)"))
     # --- metrics
     metrics_host: str = field(default="127.0.0.1", metadata=about(
         "PIECEWORK_METRICS_HOST", t.text("a host name or address"),

@@ -44,6 +44,8 @@ from deploy.topics import create_topics
 from runtime.settings import Settings
 
 ROLES = ("processor", "api", "views", "timers")
+# Roles a stack runs only when asked (`extra_roles=`), so other stacks do not pay for them.
+OPTIONAL_ROLES = ("webhooks",)
 STOP_GRACE_S = 10.0
 OWNER_KEY = "pw:test-stack:owner"
 OWNER_TTL_S = 3600  # a stack killed before its clean-up frees its DB after an hour
@@ -148,13 +150,19 @@ def running_stack(
     *,
     redis_db: int = 11,
     roles: tuple[str, ...] = ROLES,
+    extra_roles: tuple[str, ...] = (),
     clock_speed: float = 1.0,
     partitions: int = 4,
     extra_env: Mapping[str, str] | None = None,
     ready_timeout: float = PATIENCE_S,
 ) -> Iterator[Stack]:
-    """Start `roles` against fresh topics and an emptied Redis DB `redis_db`; stop them,
-    drop the topics and free the DB after. One DB per running stack (see _claim_db)."""
+    """Start `roles` (and `extra_roles`, e.g. "webhooks") against fresh topics and an
+    emptied Redis DB `redis_db`; stop them, drop the topics and free the DB after. One DB
+    per running stack (see _claim_db)."""
+    unknown = set(extra_roles) - set(OPTIONAL_ROLES)
+    if unknown:
+        raise ValueError(f"extra_roles may name {OPTIONAL_ROLES}, not {sorted(unknown)}")
+    roles = (*roles, *(r for r in extra_roles if r not in roles))
     tag = uuid.uuid4().hex[:8]
     prefix = f"t.stack.{tag}"
     port = free_port()

@@ -14,11 +14,13 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from broker.api import (
+    handlers_events,
     handlers_listings,
     handlers_operator,
     handlers_read,
     handlers_requester,
     handlers_reviews,
+    handlers_webhooks,
     handlers_worker,
     idempotency,
 )
@@ -27,8 +29,9 @@ from broker.api.gateway import CommandGateway, CommandTooLarge, ReplyTimeout
 from broker.api.json_input import InputError
 from broker.api.openapi import build_spec
 from broker.api.ratelimit import RateLimiter
-from broker.api.responses import ApiError, error_response
-from broker.api.routes import ROUTES, Route, register
+from broker.api.resources import Health
+from broker.api.responses import ApiError, error_response, reply
+from broker.api.routes import HEADER_CHARS, MAX_PATH_PARAM_CHARS, ROUTES, Route, register
 from broker.api.services import QueueReader, Services
 from broker.domain.policy import Policy
 from consumers.queries.queue_query import QueueScript
@@ -39,22 +42,13 @@ from runtime.settings import Settings
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)
 HANDLER_MODULES = (handlers_requester, handlers_worker, handlers_operator, handlers_read,
-                   handlers_reviews, handlers_listings)
+                   handlers_reviews, handlers_listings, handlers_events, handlers_webhooks)
 
-
-# The headers the API reads, as (min, max) characters of printable ASCII. aiohttp decodes
-# header bytes with surrogateescape: anything else would reach token hashing, Redis or a
-# command envelope as a str that cannot be encoded back (a 500, before auth and rate
-# limiting, for anyone). Checked first, so a bad one costs neither a Redis call nor a token.
-HEADER_CHARS = {"Authorization": (0, 512), "Idempotency-Key": (1, 100),
-                "X-Correlation-Id": (0, 100)}
-# A path parameter names an id: at most 64 characters each (schemas.rules), task, claim and
-# submission ids join a few; 200 bounds them all and keeps any error message short.
-MAX_PATH_PARAM_CHARS = 200
 
 
 def check_headers(request: web.Request) -> None:
-    """400 bad_header, naming the header, for one the API reads that is out of bounds."""
+    """400 bad_header, naming the header, for one the API reads that is out of bounds
+    (routes.HEADER_CHARS says why)."""
     for name, (low, high) in HEADER_CHARS.items():
         values = request.headers.getall(name, ())
         if not values:
@@ -149,11 +143,17 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
+    return reply(Health(ok=True))
+
+
+# Described, yet served outside the guard: a liveness probe needs no token, no services,
+# and is never rate limited.
+HEALTH = Route("GET", "/healthz", healthz, "Liveness: the API process answers", (),
+               responses={200: "alive"}, out=Health)
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(build_spec(ROUTES, version("piecework")))
+    return web.json_response(build_spec([*ROUTES, HEALTH], version("piecework")))
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
@@ -193,6 +193,8 @@ def live_services(settings: Settings, policy: Policy, queue: QueueReader | None 
         app[SERVICES] = Services(settings, policy, gateway, tokens, redis, views, reader, remember,
                                  limiter)
         yield
+        if app[SERVICES].feed_waker is not None:
+            await app[SERVICES].feed_waker.close()
         await gateway.close()
         await redis.aclose()
 

@@ -15,7 +15,7 @@ from deploy.policy import policy_for
 from runtime.metrics_server import start_role_metrics
 from runtime.settings import Settings
 
-ROLES = ("processor", "api", "views", "timers")
+ROLES = ("processor", "api", "views", "timers", "webhooks")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--instance", default="0", help="processor instance id (transactional id)")
     run.set_defaults(func=run_role)
 
-    serve = subparsers.add_parser("serve", help="run the processor, API, views and timers")
+    serve = subparsers.add_parser(
+        "serve", help="run the processor, API, views, timers and webhooks")
     serve.add_argument("--processes", type=int, default=1, help="processor and view instances")
     serve.set_defaults(func=serve_all)
 
@@ -91,6 +92,10 @@ def run_role(args: argparse.Namespace, settings: Settings) -> int:
         from consumers.timers.timer import run_timers
 
         run_timers(settings, _stop_on_signals())
+    elif args.role == "webhooks":
+        from deploy.webhooks import run_webhooks
+
+        run_webhooks(settings, args.instance)
     return 0
 
 
@@ -110,7 +115,7 @@ def serve_all(args: argparse.Namespace, settings: Settings) -> int:
     env = {**os.environ, "PIECEWORK_CLOCK_ORIGIN_MS": str(origin)}
     wanted = [("processor", str(i)) for i in range(args.processes)]
     wanted += [("views", str(i)) for i in range(args.processes)]
-    wanted += [("api", "0"), ("timers", "0")]
+    wanted += [("api", "0"), ("timers", "0"), ("webhooks", "0")]
     children = {spec: _spawn(*spec, env) for spec in wanted}
     stop = _stop_on_signals()
     log = logging.getLogger("piecework.serve")
