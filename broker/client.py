@@ -4,31 +4,40 @@
         await requester.deposit(50_000_000, "EUR")
         posted = await requester.post_batch("b1", [task_spec, ...])
 
-Every command-sending call carries an Idempotency-Key, reused on retry, so a request that
-timed out can be sent again without doing the work twice.
+Every command takes an optional idempotency_key: the same key (and the same request) sent
+again, from any process, gets the first reply and does the work once. Without one, each
+call gets a random key, reused only by its own retries. For scripts and notebooks without
+asyncio, broker.client_sync.SyncClient offers the same methods synchronously.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import aiohttp
 
+from broker.client_events import EventFeed
+from broker.client_http import (
+    MAX_WAIT_S,
+    ApiError,
+    backoff,
+    raise_for_status,
+    segment,
+    with_query,
+)
+from broker.client_webhooks import Webhooks
+from schemas.webhook_signature import WebhookVerificationError, verify_webhook
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status, self.code, self.message = status, code, message
+# The client's names, wherever they are defined: webhook receivers check deliveries with
+# verify_webhook without knowing it lives in schemas/, which the sender shares.
+__all__ = [
+    "MAX_WAIT_S", "ApiError", "Client", "WebhookVerificationError", "backoff", "review_items",
+    "verify_webhook",
+]  # fmt: skip
 
-
-def _segment(value: str) -> str:
-    """A path segment as typed: '/' or '?' in an id must not reach another route."""
-    return quote(value, safe="")
+Key = str | None  # an Idempotency-Key: 1-100 printable ASCII characters
 
 
 def review_items(rows: Any) -> list[dict[str, str]]:
@@ -45,201 +54,143 @@ def review_items(rows: Any) -> list[dict[str, str]]:
     return items
 
 
-RETRIED = frozenset({429, 503})  # the server says: not now; the same request may succeed
-MAX_WAIT_S = 30.0
-
-
-def backoff(attempt: int, retry_after: str | None) -> float:
-    """Seconds before the next try: the server's Retry-After (seconds) when it sent one,
-    else 0.2 s doubled per attempt; scaled by a random 0.5-1.5 so that clients told to
-    come back together do not all come back at once."""
-    try:
-        base = float(retry_after) if retry_after is not None else 0.2 * 2**attempt
-    except ValueError:  # an HTTP date, or garbage: fall back to our own schedule
-        base = 0.2 * 2**attempt
-    return min(MAX_WAIT_S, max(0.0, base)) * random.uniform(0.5, 1.5)
-
-
-class Client:
-    def __init__(
-        self, base_url: str, token: str | None = None, *, retries: int = 3, timeout: float = 30
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.token = token
-        self.retries = retries
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> Client:
-        connector = aiohttp.TCPConnector(limit=256)
-        self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def call(self, method: str, path: str, body: Any = None) -> Any:
-        """One API call. 429, 503 and connection errors are tried again with the same
-        Idempotency-Key, after the server's Retry-After or an exponential backoff, jittered."""
-        assert self._session is not None, "use `async with Client(...)`"
-        headers = {"Idempotency-Key": uuid.uuid4().hex}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        for attempt in range(self.retries + 1):
-            try:
-                async with self._session.request(
-                    method, self.base_url + path, json=body, headers=headers
-                ) as response:
-                    if response.status == 204:
-                        return None
-                    data = await response.json(content_type=None)
-                    if response.status in RETRIED and attempt < self.retries:
-                        await asyncio.sleep(backoff(attempt, response.headers.get("Retry-After")))
-                        continue
-                    if response.status >= 400:
-                        code, message = data.get("code", "?"), data.get("message", "")
-                        raise ApiError(response.status, code, message)
-                    return data
-            except (TimeoutError, aiohttp.ClientConnectionError):
-                if attempt >= self.retries:
-                    raise
-                await asyncio.sleep(backoff(attempt, None))
-        raise AssertionError("unreachable")
+class Client(EventFeed, Webhooks):
+    """The whole API: the commands and listings below, events (broker.client_events),
+    webhooks (broker.client_webhooks), and the transport (broker.client_http)."""
 
     # --- operators
-    async def create_actor(self, actor_id: str, role: str, qualifications: list[str] = ()) -> str:
+    async def create_actor(self, actor_id: str, role: str, qualifications: list[str] = (), *,
+                           idempotency_key: Key = None) -> str:  # fmt: skip
         body = {"actor_id": actor_id, "role": role, "qualifications": list(qualifications)}
-        return (await self.call("POST", "/v1/actors", body))["token"]
+        return (await self.command("POST", "/v1/actors", body, idempotency_key))["token"]
 
-    async def payout(self, worker_id: str, amount: int, currency: str) -> Any:
+    async def payout(self, worker_id: str, amount: int, currency: str, *,
+                     idempotency_key: Key = None) -> Any:  # fmt: skip
         body = {"worker_id": worker_id, "amount": amount, "currency": currency}
-        return await self.call("POST", "/v1/payouts", body)
+        return await self.command("POST", "/v1/payouts", body, idempotency_key)
 
-    async def issue_token(self, actor_id: str, *, revoke_existing: bool = False) -> Any:
+    async def issue_token(self, actor_id: str, *, revoke_existing: bool = False,
+                          idempotency_key: Key = None) -> Any:  # fmt: skip
         """Another token for an actor: {actor_id, token, token_id, revoked: [token ids]}.
 
         revoke_existing=True rotates: every other token of the actor stops working.
         """
         body = {"revoke_existing": revoke_existing}
-        return await self.call("POST", f"/v1/actors/{_segment(actor_id)}/tokens", body)
+        path = f"/v1/actors/{segment(actor_id)}/tokens"
+        return await self.command("POST", path, body, idempotency_key)
 
     async def list_tokens(self, actor_id: str) -> list[str]:
         """The ids of an actor's live tokens (never the tokens themselves)."""
-        found = await self.call("GET", f"/v1/actors/{_segment(actor_id)}/tokens")
+        found = await self.call("GET", f"/v1/actors/{segment(actor_id)}/tokens")
         return [entry["token_id"] for entry in found["tokens"]]
 
-    async def revoke_token(self, actor_id: str, token_id: str) -> list[str]:
+    async def revoke_token(self, actor_id: str, token_id: str, *,
+                           idempotency_key: Key = None) -> list[str]:  # fmt: skip
         """Revoke one token by its id; returns the ids revoked (ApiError 404 if unknown)."""
-        path = f"/v1/actors/{_segment(actor_id)}/tokens/{_segment(token_id)}"
-        return (await self.call("DELETE", path))["revoked"]
+        path = f"/v1/actors/{segment(actor_id)}/tokens/{segment(token_id)}"
+        return (await self.command("DELETE", path, None, idempotency_key))["revoked"]
 
-    async def revoke_tokens(self, actor_id: str) -> list[str]:
+    async def revoke_tokens(self, actor_id: str, *, idempotency_key: Key = None) -> list[str]:
         """Revoke every token of an actor; returns the ids revoked."""
-        return (await self.call("DELETE", f"/v1/actors/{_segment(actor_id)}/tokens"))["revoked"]
+        path = f"/v1/actors/{segment(actor_id)}/tokens"
+        return (await self.command("DELETE", path, None, idempotency_key))["revoked"]
 
     # --- requesters
-    async def deposit(self, amount: int, currency: str) -> Any:
-        return await self.call("POST", "/v1/deposits", {"amount": amount, "currency": currency})
+    async def deposit(self, amount: int, currency: str, *, idempotency_key: Key = None) -> Any:
+        """Add funds, in micro-units (50_000_000 is 50.00)."""
+        body = {"amount": amount, "currency": currency}
+        return await self.command("POST", "/v1/deposits", body, idempotency_key)
 
-    async def post_batch(self, batch_id: str, tasks: list[dict[str, Any]]) -> Any:
-        return await self.call("POST", "/v1/batches", {"batch_id": batch_id, "tasks": tasks})
+    async def post_batch(self, batch_id: str, tasks: list[dict[str, Any]], *,
+                         idempotency_key: Key = None) -> Any:  # fmt: skip
+        """Post tasks; the batch id is already the batch's own idempotency key."""
+        body = {"batch_id": batch_id, "tasks": tasks}
+        return await self.command("POST", "/v1/batches", body, idempotency_key)
 
-    async def approve(self, submission_id: str) -> Any:
-        return await self.call("POST", f"/v1/submissions/{submission_id}/approve")
+    async def approve(self, submission_id: str, *, idempotency_key: Key = None) -> Any:
+        path = f"/v1/submissions/{submission_id}/approve"
+        return await self.command("POST", path, None, idempotency_key)
 
-    async def reject(self, submission_id: str, reason: str) -> Any:
-        body = {"reason": reason}
-        return await self.call("POST", f"/v1/submissions/{submission_id}/reject", body)
+    async def reject(self, submission_id: str, reason: str, *,
+                     idempotency_key: Key = None) -> Any:  # fmt: skip
+        path = f"/v1/submissions/{submission_id}/reject"
+        return await self.command("POST", path, {"reason": reason}, idempotency_key)
 
-    async def review(self, items: list[dict[str, Any]]) -> Any:
+    async def review(self, items: list[dict[str, Any]], *, idempotency_key: Key = None) -> Any:
         """Up to 1,000 reviews in one request ({submission_id, decision, reason}): the
         answer holds one outcome per item, in order, and the approved/rejected/refused
         counts. A refused item is answered, never raised; see review_items for rows."""
-        return await self.call("POST", "/v1/reviews", {"items": review_items(items)})
+        body = {"items": review_items(items)}
+        return await self.command("POST", "/v1/reviews", body, idempotency_key)
 
-    async def overturn(self, submission_id: str) -> Any:
-        return await self.call("POST", f"/v1/submissions/{submission_id}/overturn")
+    async def overturn(self, submission_id: str, *, idempotency_key: Key = None) -> Any:
+        path = f"/v1/submissions/{submission_id}/overturn"
+        return await self.command("POST", path, None, idempotency_key)
 
-    async def bonus(self, task_id: str, worker_id: str, amount: int, reason: str) -> Any:
+    async def bonus(self, task_id: str, worker_id: str, amount: int, reason: str, *,
+                    idempotency_key: Key = None) -> Any:  # fmt: skip
         body = {"worker_id": worker_id, "amount": amount, "reason": reason}
-        return await self.call("POST", f"/v1/tasks/{task_id}/bonus", body)
+        return await self.command("POST", f"/v1/tasks/{task_id}/bonus", body, idempotency_key)
 
-    async def cancel(self, task_id: str) -> Any:
-        return await self.call("POST", f"/v1/tasks/{task_id}/cancel")
+    async def cancel(self, task_id: str, *, idempotency_key: Key = None) -> Any:
+        return await self.command("POST", f"/v1/tasks/{task_id}/cancel", None, idempotency_key)
 
     # --- requesters: listings (cursor-paged; each yields one item at a time)
-    async def _pages(self, path: str, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Every item of a cursor-paged listing, fetching one page at a time."""
-        query = {k: v for k, v in params.items() if v is not None}
-        while True:
-            found = await self.call("GET", f"{path}?{urlencode(query)}" if query else path)
-            for item in found["items"]:
-                yield item
-            if found.get("next_cursor") is None:
-                return
-            query["cursor"] = found["next_cursor"]
-
     def batches(self, *, limit: int = 100,
                 requester_id: str | None = None) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
         """The caller's batches, newest first (operators name the requester)."""
-        return self._pages("/v1/batches", {"limit": limit, "requester_id": requester_id})
+        return self.pages("/v1/batches", {"limit": limit, "requester_id": requester_id})
 
     async def batch(self, batch_id: str, *, requester_id: str | None = None) -> Any:
         """A batch's progress: tasks per status, counters, escrow and spend."""
-        query = f"?{urlencode({'requester_id': requester_id})}" if requester_id else ""
-        return await self.call("GET", f"/v1/batches/{_segment(batch_id)}{query}")
+        path = with_query(f"/v1/batches/{segment(batch_id)}", {"requester_id": requester_id})
+        return await self.call("GET", path)
 
     def batch_tasks(self, batch_id: str, status: str | None = None, *, limit: int = 100,
                     requester_id: str | None = None) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
         """A batch's tasks in posting order, all or of one status."""
-        return self._pages(f"/v1/batches/{_segment(batch_id)}/tasks",
-                           {"status": status, "limit": limit, "requester_id": requester_id})
+        return self.pages(f"/v1/batches/{segment(batch_id)}/tasks",
+                          {"status": status, "limit": limit, "requester_id": requester_id})
 
     def review_queue(self, status: str = "submitted", batch_id: str | None = None, *,
                      limit: int = 100,
                      requester_id: str | None = None) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
         """Submissions by status, oldest first: across batches (`submitted` only) or of one."""
-        return self._pages("/v1/submissions", {"status": status, "batch_id": batch_id,
-                                               "limit": limit, "requester_id": requester_id})
+        return self.pages("/v1/submissions", {"status": status, "batch_id": batch_id,
+                                              "limit": limit, "requester_id": requester_id})
 
     async def results(self, batch_id: str, format: str = "jsonl", *,
                       requester_id: str | None = None) -> AsyncIterator[bytes]:  # fmt: skip
         """The batch's results export, streamed in chunks of bytes: JSON lines, or CSV
         with a header row. ApiError before the first chunk if the batch is not readable."""
-        assert self._session is not None, "use `async with Client(...)`"
         query = {"format": format, **({"requester_id": requester_id} if requester_id else {})}
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        url = f"{self.base_url}/v1/batches/{_segment(batch_id)}/results?{urlencode(query)}"
+        url = f"{self.base_url}/v1/batches/{segment(batch_id)}/results?{urlencode(query)}"
         timeout = aiohttp.ClientTimeout(total=None, sock_read=self._timeout.total)
-        async with self._session.get(url, headers=headers, timeout=timeout) as response:
-            if response.status >= 400:
-                data = await response.json(content_type=None)
-                raise ApiError(response.status, data.get("code", "?"), data.get("message", ""))
+        async with self.session.get(url, headers=self.auth(), timeout=timeout) as response:
+            await raise_for_status(response)
             async for chunk in response.content.iter_chunked(64 * 1024):
                 yield chunk
 
     # --- workers
-    async def claim_next(self) -> Any:
+    async def claim_next(self, *, idempotency_key: Key = None) -> Any:
         """The claim (with task_id, claim_id, lease_expires_at), or None when nothing fits."""
-        return await self.call("POST", "/v1/claims")
+        return await self.command("POST", "/v1/claims", None, idempotency_key)
 
-    async def claim(self, task_id: str) -> Any:
-        return await self.call("POST", f"/v1/tasks/{task_id}/claim")
+    async def claim(self, task_id: str, *, idempotency_key: Key = None) -> Any:
+        return await self.command("POST", f"/v1/tasks/{task_id}/claim", None, idempotency_key)
 
-    async def submit(self, claim_id: str, answer: Any) -> Any:
-        return await self.call("POST", f"/v1/claims/{claim_id}/submit", {"answer": answer})
+    async def submit(self, claim_id: str, answer: Any, *, idempotency_key: Key = None) -> Any:
+        path = f"/v1/claims/{claim_id}/submit"
+        return await self.command("POST", path, {"answer": answer}, idempotency_key)
 
-    async def release(self, claim_id: str) -> Any:
-        return await self.call("POST", f"/v1/claims/{claim_id}/release")
+    async def release(self, claim_id: str, *, idempotency_key: Key = None) -> Any:
+        path = f"/v1/claims/{claim_id}/release"
+        return await self.command("POST", path, None, idempotency_key)
 
-    async def dispute(self, submission_id: str, reason: str) -> Any:
-        body = {"reason": reason}
-        return await self.call("POST", f"/v1/submissions/{submission_id}/dispute", body)
+    async def dispute(self, submission_id: str, reason: str, *,
+                      idempotency_key: Key = None) -> Any:  # fmt: skip
+        path = f"/v1/submissions/{submission_id}/dispute"
+        return await self.command("POST", path, {"reason": reason}, idempotency_key)
 
     # --- reads
     async def get(self, path: str) -> Any:

@@ -19,6 +19,8 @@ SUBCOMMAND_MODULES = (
     "deploy.cli.serve",
     "deploy.cli.client_commands",
     "deploy.cli.listings",
+    "deploy.cli.events",
+    "deploy.cli.webhooks",
     "deploy.cli.review",
     "deploy.cli.tokens",
     "deploy.cli.lag",

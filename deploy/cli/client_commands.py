@@ -1,4 +1,5 @@
-"""Client-side subcommands over the HTTP API: post tasks, read ledgers, create actors."""
+"""Client-side subcommands over the HTTP API: post tasks, deposit, read ledgers, create
+actors; and what every client subcommand shares (--url, --token, one-line errors)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ import itertools
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from broker.client import ApiError, Client
 from runtime.settings import Settings
-from schemas.money import format_amount
+from schemas.money import format_amount, parse_amount
 
 console = Console(stderr=True)
 
@@ -38,27 +40,57 @@ def _client_args(args: argparse.Namespace, settings: Settings) -> argparse.Names
     return args
 
 
+def run_client(command: str, work: Coroutine[Any, Any, int]) -> int:
+    """Run `work`; a refusal or an unreachable API is one line on stderr, exit 1."""
+    try:
+        return asyncio.run(work)
+    except ApiError as exc:
+        print(f"piecework {command}: {exc.status} {exc.code}: {exc.message}", file=sys.stderr)
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        print(f"piecework {command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return 1
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     post = subparsers.add_parser("post", help="stream tasks from a JSON-lines file")
     post.add_argument("file", type=Path, help="one TaskSpec JSON object per line ('-': stdin)")
     post.add_argument("--batch-id", help="batch id prefix (default: the file name)")
-    post.add_argument("--batch-size", type=int, default=1_000)
-    post.add_argument("--concurrency", type=int, default=4)
+    post.add_argument("--batch-size", type=int, default=1_000,
+                      help="tasks per batch request (default 1000)")  # fmt: skip
+    post.add_argument("--concurrency", type=int, default=4,
+                      help="batch requests in flight at once (default 4)")  # fmt: skip
     _common(post)
-    post.set_defaults(func=lambda a, s: asyncio.run(post_file(_client_args(a, s))))
+    post.set_defaults(func=lambda a, s: run_client("post", post_file(_client_args(a, s))))
+
+    deposit = subparsers.add_parser(
+        "deposit", help="add funds to the caller's requester account",
+        description="Add funds to the caller's account. AMOUNT is in micro-units (millionths "
+        "of the currency), as the API counts money: 50000000 EUR is 50 euros. With --units, "
+        "AMOUNT is in whole units instead, with up to 6 decimals: 50.00 EUR.")  # fmt: skip
+    deposit.add_argument("amount", metavar="AMOUNT",
+                         help="micro-units, an integer (or whole units with --units)")
+    deposit.add_argument("currency", metavar="CURRENCY", type=str.upper,
+                         help="EUR, USD or GBP")  # fmt: skip
+    deposit.add_argument("--units", action="store_true",
+                         help="AMOUNT is in whole currency units, e.g. 50.00")
+    deposit.add_argument("--idempotency-key", metavar="KEY",
+                         help="run the command again with the same KEY and it deposits once")
+    _common(deposit)
+    deposit.set_defaults(func=run_deposit)
 
     ledger = subparsers.add_parser("ledger", help="balances of the caller (or the platform)")
     ledger.add_argument("--platform", action="store_true", help="platform totals (operators)")
-    ledger.add_argument("--json", action="store_true")
+    ledger.add_argument("--json", action="store_true", help="the raw answer, as JSON")
     _common(ledger)
-    ledger.set_defaults(func=lambda a, s: asyncio.run(show_ledger(_client_args(a, s))))
+    ledger.set_defaults(func=lambda a, s: run_client("ledger", show_ledger(_client_args(a, s))))
 
     actor = subparsers.add_parser("actor", help="create a requester, worker or operator")
-    actor.add_argument("actor_id")
-    actor.add_argument("role", choices=("requester", "worker", "operator"))
-    actor.add_argument("--qualification", action="append", default=[])
+    actor.add_argument("actor_id", help="the new actor's id")
+    actor.add_argument("role", choices=("requester", "worker", "operator"), help="its role")
+    actor.add_argument("--qualification", action="append", default=[],
+                       help="a worker's qualification (repeat for several)")  # fmt: skip
     _common(actor)
-    actor.set_defaults(func=lambda a, s: asyncio.run(create_actor(_client_args(a, s))))
+    actor.set_defaults(func=lambda a, s: run_client("actor", create_actor(_client_args(a, s))))
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:
@@ -117,6 +149,34 @@ async def post_file(args: argparse.Namespace) -> int:
 def _chunks(items: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     while chunk := list(itertools.islice(items, size)):
         yield chunk
+
+
+def micro_units(amount: str, units: bool) -> int:
+    """AMOUNT as the API counts it; ValueError says, in one line, why it is not one."""
+    if units:
+        return parse_amount(amount)
+    if not amount.isascii() or not amount.isdigit():
+        raise ValueError(f"{amount!r} is not a whole number of micro-units; for whole "
+                         f"currency units (e.g. 50.00), add --units")  # fmt: skip
+    return int(amount)
+
+
+def run_deposit(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        amount = micro_units(args.amount, args.units)
+    except ValueError as exc:
+        print(f"piecework deposit: {exc}", file=sys.stderr)
+        return 2
+    return run_client("deposit", deposit_funds(_client_args(args, settings), amount))
+
+
+async def deposit_funds(args: argparse.Namespace, amount: int) -> int:
+    async with Client(args.url, args.token) as client:
+        answer = await client.deposit(amount, args.currency,
+                                      idempotency_key=args.idempotency_key)  # fmt: skip
+    console.print(f"deposited {format_amount(amount, args.currency)}")
+    print(json.dumps(answer))
+    return 0
 
 
 async def show_ledger(args: argparse.Namespace) -> int:

@@ -4,18 +4,15 @@ the caller's batches, one batch's progress, and its results export (streamed to 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 from rich.console import Console
 from rich.table import Table
 
-from broker.client import ApiError, Client
-from deploy.cli.client_commands import _client_args, _common
+from broker.client import Client
+from deploy.cli.client_commands import _client_args, _common, run_client
 
 STATUSES = ("open", "claimed", "submitted", "approved", "rejected", "expired", "cancelled")
 
@@ -26,34 +23,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     batches.add_argument("--requester-id", help="whose batches (operators)")
     batches.add_argument("--json", action="store_true", help="one JSON object per line")
     _common(batches)
-    batches.set_defaults(func=lambda a, s: _run("batches", list_batches(_client_args(a, s))))
+    batches.set_defaults(func=lambda a, s: run_client("batches", list_batches(_client_args(a, s))))
 
     batch = subparsers.add_parser("batch", help="one batch's progress: tasks per status, money")
-    batch.add_argument("batch_id")
+    batch.add_argument("batch_id", help="the batch id given when posting")
     batch.add_argument("--requester-id", help="whose batch (operators)")
-    batch.add_argument("--json", action="store_true")
+    batch.add_argument("--json", action="store_true", help="the raw answer, as JSON")
     _common(batch)
-    batch.set_defaults(func=lambda a, s: _run("batch", show_batch(_client_args(a, s))))
+    batch.set_defaults(func=lambda a, s: run_client("batch", show_batch(_client_args(a, s))))
 
     results = subparsers.add_parser("results", help="a batch's submissions with their answers")
-    results.add_argument("batch_id")
+    results.add_argument("batch_id", help="the batch id given when posting")
     results.add_argument("--csv", action="store_true", help="CSV with a header row (default: "
                          "JSON lines)")  # fmt: skip
     results.add_argument("-o", "--output", type=Path, help="write to FILE (default: stdout)")
     results.add_argument("--requester-id", help="whose batch (operators)")
     _common(results)
-    results.set_defaults(func=lambda a, s: _run("results", export_results(_client_args(a, s))))
-
-
-def _run(command: str, work: Any) -> int:
-    """Run `work`; a refusal or an unreachable API is one line on stderr, exit 1."""
-    try:
-        return asyncio.run(work)
-    except ApiError as exc:
-        print(f"piecework {command}: {exc.status} {exc.code}: {exc.message}", file=sys.stderr)
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        print(f"piecework {command}: {type(exc).__name__}: {exc}", file=sys.stderr)
-    return 1
+    results.set_defaults(
+        func=lambda a, s: run_client("results", export_results(_client_args(a, s))))
 
 
 async def list_batches(args: argparse.Namespace) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import json
 import sys
@@ -14,7 +13,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from broker.client import ApiError, Client, review_items
-from deploy.cli.client_commands import _client_args, _common, console
+from deploy.cli.client_commands import _client_args, _common, console, run_client
 
 CHUNK = 1_000  # the most POST /v1/reviews takes
 HEADER = ("submission_id", "decision", "reason")
@@ -35,7 +34,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     except (OSError, ValueError, csv.Error) as exc:
         print(f"piecework review: {args.file}: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(review_file(_client_args(args, settings), items))
+    return run_client("review", review_file(_client_args(args, settings), items))
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

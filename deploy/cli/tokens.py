@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 
 from broker.client import ApiError, Client
-from deploy.cli.client_commands import _client_args, _common, console
+from deploy.cli.client_commands import _client_args, _common, console, run_client
 from runtime.settings import Settings
 
 HELP = """\
@@ -30,14 +29,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "token", help="issue, list, rotate and revoke API tokens (operators)",
         description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("issue", "list", "revoke"))
-    parser.add_argument("actor_id", metavar="ACTOR")
+    parser.add_argument("action", choices=("issue", "list", "revoke"), help="what to do")
+    parser.add_argument("actor_id", metavar="ACTOR", help="whose tokens")
     parser.add_argument("token_id", metavar="TOKEN_ID", nargs="?",
                         help="revoke: only this token (default: every token of ACTOR)")
     parser.add_argument("--rotate", action="store_true",
                         help="issue: revoke every other token of ACTOR in the same step")
     _common(parser)
-    parser.set_defaults(func=lambda a, s: asyncio.run(run(_client_args(a, s), s)))
+    parser.set_defaults(func=lambda a, s: run_client("token", run(_client_args(a, s), s)))
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
