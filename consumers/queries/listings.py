@@ -81,20 +81,17 @@ def page(reader: Reader, key: str, cursor: Cursor | None,
         items = reader.zrange_from(key, -(2**53), 0, limit + 1)
     else:
         score, member = cursor
-        offset, items = 0, []
+        count = limit + 2  # the cursor's own member is usually still in the set
         while True:
-            fetched = reader.zrange_from(key, score, offset, limit + 1)
-            # The prefix tied with the cursor's score at or before its member was served.
-            kept = [x for x in fetched if x[1] > score or x[0] > member]
-            skipped = len(fetched) - len(kept)
-            if kept and skipped:
-                # What follows the kept items may be missing from this fetch: read on.
-                items = kept + reader.zrange_from(key, score, offset + len(fetched), skipped)
+            # One read from the cursor's score: the prefix tied with it at or before its
+            # member was served, the rest follows. Never a second read at an offset
+            # counted on the first: a write between the two would shift it (an item
+            # served twice, or the set's last one never).
+            fetched = reader.zrange_from(key, score, 0, count)
+            items = [x for x in fetched if x[1] > score or x[0] > member]
+            if len(items) > limit or len(fetched) < count:
                 break
-            if kept or len(fetched) <= limit:
-                items = kept
-                break
-            offset += len(fetched)
+            count += len(fetched) - len(items)  # ties with the cursor: read wider
     if len(items) > limit:
         last = items[limit - 1]
         return items[:limit], encode_cursor(last[1], last[0])
@@ -207,6 +204,7 @@ def _task_of(submission_id: str) -> str:
     return submission_id.rpartition(":")[0]
 
 
+RESULT_READ = 500  # submission records read per round trip by `results`
 RESULT_COLUMNS = ("task_id", "submission_id", "worker", "status", "claimed_at",
                   "submitted_at", "reviewed_at", "reason", "answer")
 
@@ -222,10 +220,14 @@ def results(reader: Reader, requester: str, batch: str,
         ids = [t for t, _ in items]
         subs = reader.smembers_many([tasks_view.submissions_key(t) for t in ids])
         pairs = [(t, s) for t, found in zip(ids, subs, strict=True) for s in sorted(found)]
-        hashes = reader.hgetall_many([tasks_view.submission_key(t, s) for t, s in pairs])
-        for (_, s), found in zip(pairs, hashes, strict=True):
-            row = submission_row(s, found)
-            yield {name: row.get(name) for name in RESULT_COLUMNS}
+        # A task may have up to 1,000 assignments: read the submissions a slice at a time,
+        # so memory is bounded by rows, not by tasks x assignments.
+        for start in range(0, len(pairs), RESULT_READ):
+            chunk = pairs[start:start + RESULT_READ]
+            hashes = reader.hgetall_many([tasks_view.submission_key(t, s) for t, s in chunk])
+            for (_, s), found in zip(chunk, hashes, strict=True):
+                row = submission_row(s, found)
+                yield {name: row.get(name) for name in RESULT_COLUMNS}
         if after is None:
             return
         cursor = decode_cursor(after)
