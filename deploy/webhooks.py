@@ -15,13 +15,12 @@ import signal
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
+from consumers.queries.feed_waker import FeedWaker
 from consumers.stores.redis_store import RedisStore
-from consumers.views.feed import feed_base
 from consumers.webhooks import attempt
 from consumers.webhooks.schedule import RetryPolicy
 from consumers.webhooks.sender import Sender, SenderConfig
 from consumers.webhooks.store import WebhookStore
-from consumers.webhooks.waker import Waker
 from runtime.clock import SystemClock
 from runtime.settings import Settings
 
@@ -61,7 +60,7 @@ async def _serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     redis = Redis.from_url(settings.redis, decode_responses=True)
     client = attempt.session(settings.webhook_timeout_ms, settings.webhook_allow_private)
-    waker = Waker(redis, feed_base)
+    waker = FeedWaker(redis)
     market = settings.clock()
     speed = settings.clock_speed
 

@@ -7,7 +7,7 @@ be asked for: the actor is the token's, and the feed is keyed by it.
 
 With `Accept: text/event-stream` the answer is a stream: each event's SSE id is the
 cursor just after it, so a client that reconnects with Last-Event-ID resumes exactly
-there. The stream waits for new events on a Redis wake-up (feed_waker.py), re-reads at
+there. The stream waits for new events on a Redis wake-up (queries/feed_waker.py), re-reads at
 least every second, and sends a comment every KEEPALIVE_S so proxies keep it open.
 """
 
@@ -25,13 +25,13 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from broker.api.auth import Actor
-from broker.api.feed_waker import FALLBACK_S, FeedWaker
 from broker.api.responses import ApiError
 from broker.api.routes import COMMON, route
 from broker.api.services import Services
 from consumers.queries import feed
+from consumers.queries.feed_waker import RETRY_S, FeedWaker
 from consumers.queries.listings import BadQuery, parse_limit
-from consumers.views.feed import LEFT_OUT, feed_base
+from consumers.views.feed import LEFT_OUT
 from schemas.catalogue import EVENTS
 
 READERS = ("requester", "worker", "operator")
@@ -173,7 +173,7 @@ async def _stream(request: web.Request, svc: Services, query: _Query) -> web.Str
     try:
         await response.prepare(request)
         await response.write(b"retry: 1000\n\n")
-        async with _waker(svc).watch(feed_base(query.actor_id)) as woke:
+        async with _waker(svc).watch(query.actor_id) as woke:
             await _pump(response, svc, query, after, woke)
     except (ConnectionResetError, asyncio.CancelledError):
         pass  # the client went away, or the server stops: the client resumes by its cursor
@@ -205,7 +205,7 @@ async def _pump(response: web.StreamResponse, svc: Services, query: _Query, afte
             quiet_since = time.monotonic()
         if not more:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woke.wait(), FALLBACK_S)
+                await asyncio.wait_for(woke.wait(), RETRY_S)
 
 
 def _frame(kind: str, event_id: str | None, data: dict[str, Any]) -> bytes:

@@ -22,12 +22,12 @@ from dataclasses import dataclass, replace
 import aiohttp
 
 from consumers.queries.feed import BadCursor, CursorExpired, FeedItem, read_page
+from consumers.queries.feed_waker import FeedWaker
 from consumers.stores.store import Reader
 from consumers.webhooks import attempt, payload, schedule
 from consumers.webhooks.schedule import RetryPolicy
 from consumers.webhooks.store import WebhookStore
 from consumers.webhooks.subscription import Delivery, Webhook
-from consumers.webhooks.waker import Waker
 from runtime import metrics
 from runtime.clock import Clock
 
@@ -49,7 +49,7 @@ class SenderConfig:
 
 class Sender:
     def __init__(self, store: WebhookStore, feed: Reader, client: aiohttp.ClientSession,
-                 waker: Waker, config: SenderConfig, wall: Clock,
+                 waker: FeedWaker, config: SenderConfig, wall: Clock,
                  event_age_s: Callable[[int], float],
                  rand: Callable[[], float] = random.random) -> None:  # fmt: skip
         """`wall` times attempts and backoff; `event_age_s(at)` is how old an event of
