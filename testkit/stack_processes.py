@@ -225,6 +225,25 @@ def running_stack_on_a_free_db(kafka_bootstrap: str, redis_url: str, workdir: Pa
     raise RuntimeError(f"Redis DBs {dbs} are all owned by other running test stacks")
 
 
+async def until_seen(what: str, check: Callable[[], Awaitable[Any]],
+                     interval: float = 0.5) -> Any:  # fmt: skip
+    """`check()` once it is truthy, within PATIENCE_S; a 404 on the way counts as not yet
+    (the views follow the log a moment behind the API's answers)."""
+    deadline = time.monotonic() + PATIENCE_S
+    while True:
+        try:
+            found = await check()
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            found = None
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not seen within {PATIENCE_S:.0f} s")
+        await asyncio.sleep(interval)
+
+
 def probe(stack: Stack, timeout: float = PATIENCE_S) -> float:
     """Create actors, post a task and claim it through the API until that works; return
     the seconds taken.

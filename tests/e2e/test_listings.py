@@ -8,19 +8,17 @@ import asyncio
 import csv
 import io
 import json
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from broker.client import ApiError, Client
-from testkit.stack_processes import PATIENCE_S, Stack, running_stack_on_a_free_db
+from broker.client import Client
+from testkit.stack_processes import Stack, running_stack_on_a_free_db, until_seen
 
 CANDIDATE_DBS = (3, 4, 8)
-DEADLINE_S = PATIENCE_S
 SPEC = {"kind": "survey", "reward": 1_000, "currency": "EUR", "estimated_seconds": 60,
         "payload": {"q": "listing"}}
 N_TASKS, N_SUBMITTED, N_WORKERS = 2_000, 60, 4
@@ -33,23 +31,6 @@ def stack(kafka_bootstrap, redis_url, tmp_path_factory) -> Iterator[Stack]:
             extra_env={"PIECEWORK_RATE_LIMIT": "100000", "PIECEWORK_RATE_BURST": "100000"},
     ) as running:
         yield running
-
-
-async def until(what: str, check: Callable[[], Awaitable[Any]]) -> Any:
-    """`check()` once it is truthy (the views follow the log), within DEADLINE_S."""
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        try:
-            found = await check()
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-            found = None
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not seen within {DEADLINE_S:.0f} s")
-        await asyncio.sleep(0.5)
 
 
 async def collect(pages: Any) -> list[dict[str, Any]]:
@@ -84,7 +65,7 @@ def test_listings_page_exactly_once_under_concurrent_writes(stack: Stack):
             task_ids = posted["task_ids"]
             assert len(task_ids) == N_TASKS and task_ids[0] == f"{acme_id}:big.0:0"
             await riv.post_batch("theirs", [SPEC])
-            await until("the big batch", lambda: _has_tasks(req, "big", N_TASKS))
+            await until_seen("the big batch", lambda: _has_tasks(req, "big", N_TASKS))
 
             # Work on the first tasks, so there is a review queue.
             async def work(k: int, task_id: str) -> str:
@@ -95,7 +76,7 @@ def test_listings_page_exactly_once_under_concurrent_writes(stack: Stack):
             subs = await asyncio.gather(*(work(k, t) for k, t in
                                           enumerate(task_ids[:N_SUBMITTED])))  # fmt: skip
             answers = {sid: {"answer": k} for k, sid in enumerate(subs)}
-            await until("the review queue", lambda: _queue_has(req, N_SUBMITTED))
+            await until_seen("the review queue", lambda: _queue_has(req, N_SUBMITTED))
 
             # Page while another task posts batches, reviews, and more work is submitted.
             approved, rejected = subs[: N_SUBMITTED // 3], subs[N_SUBMITTED // 3: N_SUBMITTED // 2]
@@ -125,7 +106,7 @@ def test_listings_page_exactly_once_under_concurrent_writes(stack: Stack):
             assert untouched <= set(paged_queue) <= set(subs)  # none skipped
 
             # Once the views follow: statuses, progress, listing order, review queue.
-            progress = await until("the reviews", lambda: _progress_is(
+            progress = await until_seen("the reviews", lambda: _progress_is(
                 req, "big", approved=len(approved), rejected=len(rejected)))
             assert progress["tasks"] == N_TASKS and progress["chunks"] == 4
             assert progress["status_counts"]["submitted"] == len(untouched)
@@ -139,7 +120,7 @@ def test_listings_page_exactly_once_under_concurrent_writes(stack: Stack):
             assert all(s["answer"] == answers[s["submission_id"]] for s in queue)
             done = await collect(req.review_queue("approved", "big", limit=3))
             assert [s["submission_id"] for s in done] == approved
-            await until("every batch", lambda: _batches_are(req, 4))
+            await until_seen("every batch", lambda: _batches_are(req, 4))
             listed = await collect(req.batches(limit=2))
             assert [b["batch_id"] for b in listed] == [*reversed(extra), "big"]
 

@@ -22,7 +22,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,13 @@ from urllib.parse import urlencode
 
 import pytest
 
-from broker.client import ApiError, Client
-from testkit.stack_processes import HANG_GUARD_S, PATIENCE_S, Stack, running_stack_on_a_free_db
+from broker.client import Client
+from testkit.stack_processes import (
+    HANG_GUARD_S,
+    Stack,
+    running_stack_on_a_free_db,
+    until_seen,
+)
 
 CANDIDATE_DBS = (14, 2, 1)  # no other e2e module names 14
 SPEC = {"kind": "survey", "reward": 1_000, "currency": "EUR", "estimated_seconds": 60,
@@ -80,23 +85,6 @@ async def actors(stack: Stack, tag: str, requesters: list[str],
         req = [await op.create_actor(f"{name}-{tag}", "requester") for name in requesters]
         wrk = [await op.create_actor(f"w{i}-{tag}", "worker") for i in range(workers)]
     return req, wrk
-
-
-async def until(what: str, check: Callable[[], Awaitable[Any]]) -> Any:
-    """`check()` once it is truthy (the views follow the log), within PATIENCE_S."""
-    deadline = time.monotonic() + PATIENCE_S
-    while True:
-        try:
-            found = await check()
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-            found = None
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not seen within {PATIENCE_S:.0f} s")
-        await asyncio.sleep(0.5)
 
 
 async def counts_are(req: Client, batch: str, expected: dict[str, int]) -> dict | None:
@@ -164,7 +152,7 @@ async def _paging_scenario(stack: Stack) -> None:
         task_ids = (await req.post_batch("big", [SPEC] * N_TASKS))["task_ids"]
         assert len(task_ids) == N_TASKS
         order = {t: k for k, t in enumerate(task_ids)}
-        await until("the big batch", lambda: counts_are(req, "big", {"open": N_TASKS}))
+        await until_seen("the big batch", lambda: counts_are(req, "big", {"open": N_TASKS}))
 
         # Who does what, drawn once: submissions to review, then tasks to work on.
         shuffled = rng.sample(task_ids, N_PRE_SUBMITTED + N_SUBMIT + N_HOLD + N_RELEASE)
@@ -180,7 +168,7 @@ async def _paging_scenario(stack: Stack) -> None:
 
         subs = dict(zip(pre, await asyncio.gather(*(submitted(k, t) for k, t in enumerate(pre))),
                         strict=True))  # fmt: skip
-        await until("the first submissions", lambda: counts_are(
+        await until_seen("the first submissions", lambda: counts_are(
             req, "big", {"submitted": N_PRE_SUBMITTED}))
         third = N_PRE_SUBMITTED // 3
         approve, reject, left = pre[:third], pre[third:2 * third], pre[2 * third:]
@@ -225,7 +213,7 @@ async def _paging_scenario(stack: Stack) -> None:
         expected = {"open": (set(task_ids) - touched) | set(to_release),
                     "claimed": set(to_hold), "submitted": set(left) | set(to_submit),
                     "approved": set(approve), "rejected": set(reject)}  # fmt: skip
-        progress = await until("the final statuses", lambda: counts_are(
+        progress = await until_seen("the final statuses", lambda: counts_are(
             req, "big", {s: len(ids) for s, ids in expected.items()}))
         assert progress["tasks"] == N_TASKS and progress["chunks"] == N_TASKS // 500
         assert progress["approved"] == len(approve) and progress["rejected"] == len(reject)
@@ -235,7 +223,7 @@ async def _paging_scenario(stack: Stack) -> None:
             assert set(listed) == ids, (status, len(listed), len(ids))
             assert listed == sorted(listed, key=order.__getitem__), status
         assert flat(await page_pass(req, "big", None, rng)) == task_ids
-        await until("the side batches", lambda: _batches_are(req, N_SIDE_BATCHES + 1))
+        await until_seen("the side batches", lambda: _batches_are(req, N_SIDE_BATCHES + 1))
         listed = [b["batch_id"] async for b in req.batches(limit=2)]
         assert listed == [*(f"side{n}" for n in reversed(range(N_SIDE_BATCHES))), "big"]
         for n in range(N_SIDE_BATCHES):
@@ -322,7 +310,7 @@ async def _export_scenario(stack: Stack) -> None:
         started = time.monotonic()
         answers = await _submit_all(wcs, _slots(task_ids) + _slots(warm_ids))
         print(f"{len(answers):,} submissions through the API in {time.monotonic() - started:.0f} s")
-        await until("every submission in the views", lambda: _submissions_are(
+        await until_seen("every submission in the views", lambda: _submissions_are(
             req, {"export": rows, "warm": WARM_TASKS * EXPORT_ASSIGNMENTS}))
         print(f"views caught up {time.monotonic() - started:.0f} s after the first claim")
 
