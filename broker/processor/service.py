@@ -113,6 +113,11 @@ class CommandProcessor:
             # A killed instance's partitions move after 10 s, not the 45 s default.
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
+            # A group that formed before this broker's metadata listed the new commands
+            # topic gets an empty assignment, and only a metadata refresh that shows the
+            # partitions makes the leader rejoin: at the 5-minute default the processor
+            # sat idle for 300 s in CI (the "No partition metadata" stall).
+            metadata_max_age_ms=5_000,
         )
         # A stable transactional id per instance: a restarted instance fences its
         # predecessor and aborts whatever transaction it left open.
