@@ -30,6 +30,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from broker.domain.policy import Policy
 from broker.domain.shard import Decision
 from broker.processor import transactions, writable
+from broker.processor.orphan_watch import OrphanWatch
 from broker.processor.partition_state import PartitionState, rebuild
 from broker.processor.writable import EncodedDecision, Unwritable, encode_decision
 from runtime import metrics
@@ -123,6 +124,7 @@ class CommandProcessor:
         # predecessor and aborts whatever transaction it left open.
         self.transactional_id = f"{group}-{instance}"
         self.producer = self._make_producer()
+        self.orphans = OrphanWatch(settings.kafka, group, settings.topics.commands)
 
     def _make_producer(self) -> KafkaProducer:
         return KafkaProducer(
@@ -151,6 +153,7 @@ class CommandProcessor:
 
     def step(self, timeout_ms: int = 200) -> int:
         self._rebuild_assigned()
+        self._rejoin_if_orphaned()
         batch = self.consumer.poll(timeout_ms=timeout_ms)
         if batch:
             self._process(batch)
@@ -170,6 +173,15 @@ class CommandProcessor:
             self.to_rebuild.discard(tp)
             self.consumer.resume(tp)
         metrics.OWNED_PARTITIONS.set(len(self.states))
+
+    def _rejoin_if_orphaned(self) -> None:
+        if self.consumer.assignment():
+            self.orphans.should_rejoin(True, 0, time.monotonic())  # resets the idle clock
+            return
+        partitions = self.consumer.partitions_for_topic(self.settings.topics.commands) or ()
+        if self.orphans.should_rejoin(False, len(partitions), time.monotonic()):
+            self.consumer.unsubscribe()
+            self.consumer.subscribe([self.settings.topics.commands], listener=_Rebalance(self))
 
     def close(self) -> None:
         self.consumer.close()
