@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import IO
+from typing import IO, Any
 
 from audit.source import Item, LogSource, Undecodable
 from schemas.codec import encode_event, encode_event_records
@@ -26,13 +26,17 @@ def raw_line(u: Undecodable) -> str:
     return json.dumps({"partition": u.partition, "offset": u.offset, "undecodable": raw})
 
 
-def export(log: LogSource, out: IO[str], tick: Callable[[], None] | None = None) -> int:
+def export(log: LogSource, out: IO[str], tick: Callable[[], None] | None = None,
+           fields: Callable[[Item], dict[str, Any]] | None = None) -> int:  # fmt: skip
+    """`fields` adds keys to an item's line (the chain fields of audit.verify)."""
     count = 0
     for count, item in enumerate(log.items(), 1):
-        if type(item) is tuple:
-            out.write(event_line(item[2], item[0], item[1]))
-        else:
-            out.write(raw_line(item))  # type: ignore[arg-type]
+        line = (event_line(item[2], item[0], item[1]) if type(item) is tuple
+                else raw_line(item))  # type: ignore[arg-type]  # fmt: skip
+        extra = fields(item) if fields is not None else None
+        if extra:  # both are JSON objects: splice the extra keys in before the brace
+            line = line[:-1] + "," + json.dumps(extra, separators=(",", ":"))[1:]
+        out.write(line)
         out.write("\n")
         if tick is not None and count % TICK_EVERY == 0:
             tick()

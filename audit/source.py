@@ -10,11 +10,12 @@ for a topic, bytes for a file).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from runtime.kafka_io import partition_ids, read_partition, snapshot_consumer
 from schemas.codec import decode_positioned, event_from_plain
@@ -75,6 +76,11 @@ class KafkaLog:
         self.total = sum(self.end[p] - self.begin[p] for p in self.partitions)
         self._finished = 0
         self._current = (0, 0)  # partition, next offset
+        # The record being read and its events, for the export's chain fields and the
+        # audit's chain check (the items alone have lost the bytes and the headers).
+        self.record: ConsumerRecord | None = None
+        self.found: list[Positioned] = []
+        self.on_record: Callable[[ConsumerRecord], None] | None = None
 
     @property
     def done(self) -> int:
@@ -91,8 +97,11 @@ class KafkaLog:
                 if record.offset >= self.end[p]:
                     break
                 self._current = (p, record.offset + 1)
+                self.record, self.found = record, []
+                if self.on_record is not None:
+                    self.on_record(record)
                 try:
-                    found = decode_positioned(p, record.offset, record.value)
+                    found = self.found = decode_positioned(p, record.offset, record.value)
                 except SchemaError as exc:
                     yield Undecodable(
                         p, record.offset, exc.code, str(exc), record.key, record.value
@@ -119,8 +128,13 @@ def parse_line(line: bytes | str, number: int) -> Item:
         obj = json.loads(line)
         partition, offset = obj.pop("partition"), obj.pop("offset")
         index = obj.pop("index", 0)  # files exported before records held several events
-    except (ValueError, KeyError, AttributeError) as exc:
-        raise SchemaError(f"line {number}: {exc}", "bad_export") from exc
+    except ValueError as exc:
+        raise SchemaError(f"line {number}: not JSON ({exc})", "bad_export") from exc
+    except (KeyError, AttributeError, TypeError) as exc:
+        # Valid JSON, but not an export record: a task file, a report, another tool's output.
+        missing = f"no {exc} field" if isinstance(exc, KeyError) else "not a JSON object"
+        raise SchemaError(f"line {number}: not an export record ({missing}); "
+                          "`piecework export` writes one", "bad_export") from exc  # fmt: skip
     raw = obj.get("undecodable")
     if isinstance(raw, dict):
         key, value = raw.get("key"), raw.get("value")

@@ -33,6 +33,11 @@ class Topics:
     def dead_letter(self) -> str:
         return f"{self.prefix}.dead-letter"
 
+    @property
+    def checkpoints(self) -> str:
+        """Signed checkpoints of the events topic's chains (docs/AUDIT.md); partition 0."""
+        return f"{self.prefix}.checkpoints"
+
     def creation_configs(self) -> dict[str, dict[str, str]]:
         """Every topic and the settings it must have: the one definition, used to create
         topics (`up`, `serve`, docker-compose, tests) and to correct existing ones (`up`).
@@ -45,4 +50,5 @@ class Topics:
             self.events: {"retention.ms": "-1"},
             self.replies: {},
             self.dead_letter: {"retention.ms": "-1"},
+            self.checkpoints: {"retention.ms": "-1"},
         }

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from kafka import KafkaConsumer
 
 from broker.domain.shard import Shard
+from broker.processor.chain import PartitionChain
 from runtime.kafka_io import read_partition
 from runtime.metrics import REBUILD_SECONDS
 from schemas.codec import decode_events, decode_reply
@@ -33,6 +34,10 @@ class PartitionState:
     replies: dict[str, bytes] = field(default_factory=dict)
     events_applied: int = 0
     skipped_records: int = 0
+    chain: PartitionChain = field(init=False)  # the events partition's hash chain head
+
+    def __post_init__(self) -> None:
+        self.chain = PartitionChain(self.partition)
 
 
 def rebuild(reader: KafkaConsumer, topics: Topics, partition: int) -> PartitionState:
@@ -44,6 +49,7 @@ def rebuild(reader: KafkaConsumer, topics: Topics, partition: int) -> PartitionS
     started = time.perf_counter()
     state = PartitionState(partition)
     for record in read_partition(reader, topics.events, partition):
+        state.chain.observe(record.value, record.headers)
         try:
             for env in decode_events(record.value):
                 state.shard.apply(env)

@@ -30,6 +30,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from broker.domain.policy import Policy
 from broker.domain.shard import Decision
 from broker.processor import transactions, writable
+from broker.processor.chain import chain_committed, chain_rolled_back
 from broker.processor.orphan_watch import OrphanWatch
 from broker.processor.partition_state import PartitionState, rebuild
 from broker.processor.writable import EncodedDecision, Unwritable, encode_decision
@@ -204,6 +205,7 @@ class CommandProcessor:
             transactions.send_offsets(self.producer, offsets, self.consumer.group_metadata())
             self.producer.flush(timeout=transactions.CALL_SECONDS)
             transactions.commit(self.producer)
+            chain_committed(self.states, batch)
         except KafkaError as exc:
             self._count_fencing(exc)
             refused = self._refused_for_good()
@@ -252,6 +254,7 @@ class CommandProcessor:
         """
         deadline = time.monotonic() + RECOVERY_SECONDS
         aborted = False
+        chain_rolled_back(self.states, batch)  # an aborted record never enters the chain
         while True:
             try:
                 if not aborted:
@@ -313,7 +316,8 @@ class CommandProcessor:
             reply = writable.refused(envelope.command_id, exc, now, envelope.fingerprint)
             encoded = None
         except Exception as exc:  # a bug must not stop the pipeline; keep the record
-            log.exception("deciding %s failed", envelope.command_id)
+            log.exception("deciding %s failed", envelope.command_id,
+                          extra={"correlation_id": envelope.correlation_id})  # runtime.logs
             self._dead_letter(record, "internal_error", repr(exc))
             reply = Reply(envelope.command_id, False, "internal_error", "could not decide", (),
                           {}, now, envelope.fingerprint)  # fmt: skip
@@ -353,16 +357,18 @@ class CommandProcessor:
         for event in decision.events:
             state.shard.apply(event)
         for value in encoded.events:
-            self._send(record, self.settings.topics.events, value, key, state.partition)
+            self._send(record, self.settings.topics.events, value, key, state.partition,
+                       state.chain.stamp(value))  # fmt: skip
         metrics.EVENTS_WRITTEN.inc(len(decision.events))
         for command_key, value in encoded.outbox:
             self._send(record, self.settings.topics.commands, value, command_key)
 
     def _send(self, origin: ConsumerRecord, topic: str, value: bytes, key: bytes,
-              partition: int | None = None) -> None:  # fmt: skip
+              partition: int | None = None,
+              headers: list[tuple[str, bytes]] | None = None) -> None:  # fmt: skip
         """Send within the open transaction, remembering which command the record is for:
         a record the broker refuses for good names the command to refuse (see _process)."""
-        future = self.producer.send(topic, value, key=key, partition=partition)
+        future = self.producer.send(topic, value, key=key, partition=partition, headers=headers)
         self.in_flight.append((future, origin))
 
     def _dead_letter(self, record: ConsumerRecord, code: str, reason: str) -> None:

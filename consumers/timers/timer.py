@@ -17,11 +17,13 @@ from kafka import KafkaProducer
 
 from consumers.stores.redis_store import RedisStore
 from consumers.stores.store import Reader
+from consumers.timers.checkpoints import run_checkpoints
 from consumers.timers.payouts import PayoutPolicy, due_run, payout_commands
 from consumers.views.deadlines import Deadline, due
 from runtime import metrics
 from runtime.clock import Clock
 from runtime.settings import Settings
+from runtime.signing import load_private
 from schemas.catalogue import COMMANDS
 from schemas.codec import encode_command
 from schemas.envelope import CommandEnvelope
@@ -81,6 +83,11 @@ def run_timers(settings: Settings, stop: threading.Event) -> None:
             key=envelope.partition_key.encode(),
         )
 
+    # Signed checkpoints of the log, when the operator gave a key (consumers/timers/checkpoints.py).
+    if settings.checkpoint_key:
+        load_private(settings.checkpoint_key)  # a bad key stops the role now, not in an hour
+        threading.Thread(target=run_checkpoints, args=(settings, stop), name="checkpoints",
+                         daemon=True).start()  # fmt: skip
     views = RedisStore.from_url(settings.redis)
     clock = settings.clock()
     timer = Timer(views, clock, send)

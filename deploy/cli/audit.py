@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from deploy.cli.errors import explain
 from runtime.settings import Settings
 from schemas.errors import SchemaError
 from schemas.topics import Topics
@@ -32,11 +33,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.set_defaults(func=_guarded(func))
         return p
 
-    p = add("export", cmd_export, "write the events topic to JSON lines (read committed)")
+    p = add("export", cmd_export, "write the events topic to JSON lines (read committed), "
+            "with each record's hash-chain header (`piecework verify` checks them)")
     p.add_argument("--out", default="-", help="file to write, - for stdout (default)")
     p.add_argument("--topic", help="topic to export (default: <prefix>.events)")
+    p.add_argument("--pseudonymise", action="store_true",
+                   help="replace actor ids by keyed HMAC pseudonyms and drop payloads, answers "
+                        "and free text (for regulators; audits to the same figures)")
+    p.add_argument("--key-file", metavar="FILE",
+                   help="the pseudonymisation key (16-4096 secret bytes); another key gives "
+                        "unlinkable pseudonyms")  # fmt: skip
     p = add("import", cmd_import, "write an export into the EMPTY events topic of a deployment")
-    p.add_argument("file")
+    p.add_argument("file", help="a JSON-lines export (`piecework export`)")
     p.add_argument("--resume", action="store_true", help="continue a crashed import")
     p.add_argument("--force", action="store_true", help="import despite partition mismatches")
     p.add_argument("--chunk", type=int, default=5_000, help="records per Kafka transaction")
@@ -51,8 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--grace-ms", type=int, default=None,
                    help="age after which an uncredited approval is lost, not pending")  # fmt: skip
     p = add("dead-letters", cmd_dead_letters, "list the records of the dead-letter topic")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--json", action="store_true", help="one JSON object per record")
+    p.add_argument("--limit", type=int, default=None, help="at most this many records")
 
 
 def _guarded(command: Command) -> Command:
@@ -60,10 +68,13 @@ def _guarded(command: Command) -> Command:
     2) with one line of explanation, not a traceback."""
 
     def run(args: argparse.Namespace, settings: Settings) -> int:
+        settings = _settings(args, settings)
         try:
-            return command(args, _settings(args, settings))
+            return command(args, settings)
         except (OSError, RuntimeError, KafkaError, SchemaError) as exc:
-            err.print(f"[red]piecework {args.command}:[/] {exc}")
+            # An unreachable broker gets the shared line with its hint (deploy.cli.errors).
+            said = explain(exc, args, settings).line if isinstance(exc, KafkaError) else exc
+            err.print(f"[red]piecework {args.command}:[/] {said}", soft_wrap=True)
             return EXIT_SETUP
 
     return run
@@ -82,7 +93,9 @@ def _progress(
     label: str, total: int | None, done: Callable[[], int]
 ) -> Iterator[Callable[[], None]]:
     columns = (TextColumn(f"{label:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
+    # Off the terminal (a pipe, a log file) a bar is only noise: an empty line at its end.
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal
+                  ) as progress:  # fmt: skip
         bar = progress.add_task(label, total=total or None)
         yield lambda: progress.update(bar, completed=done())
 
@@ -90,13 +103,31 @@ def _progress(
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from audit.logfile import export
     from audit.source import KafkaLog
+    from audit.verify import kafka_chain_fields
 
+    key = None
+    if args.pseudonymise or args.key_file:
+        from audit.pseudonymise import read_key
+
+        if not (args.pseudonymise and args.key_file):
+            err.print("[red]piecework export:[/] --pseudonymise and --key-file go together")
+            return EXIT_SETUP
+        try:
+            key = read_key(args.key_file)
+        except ValueError as exc:
+            err.print(f"[red]piecework export:[/] {exc}")
+            return EXIT_SETUP
     log = KafkaLog(settings.kafka, args.topic or settings.topics.events, "piecework-export")
     out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
     started = time.perf_counter()
     try:
         with _progress("export", log.total, lambda: log.done) as tick:
-            count = export(log, out, tick)
+            if key is not None:
+                from audit.pseudonymise import export_pseudonymised
+
+                count = export_pseudonymised(log, out, key, tick)
+            else:
+                count = export(log, out, tick, kafka_chain_fields(log))
     finally:
         log.close()
         if out is not sys.stdout:
@@ -131,9 +162,10 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     from audit import deadletters
     from audit.checks.credits import GRACE_MS
     from audit.live import snapshot
-    from audit.report import render
+    from audit.report import CheckResult, render
     from audit.run import Options, audit
     from audit.source import FileLog, KafkaLog
+    from audit.verify import follow_live, verify_file
     from consumers.stores.redis_store import RedisStore
 
     live, reason = None, ""
@@ -157,12 +189,16 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     # The grace is in the log's time: a simulation's scaled clock scales it too.
     grace = args.grace_ms if args.grace_ms is not None else GRACE_MS * settings.clock_speed
     options = Options(args.until, args.strict, int(grace), reason)
+    chain = follow_live(source) if isinstance(source, KafkaLog) else None
     try:
         with _progress("replay", source.total, lambda: source.done) as tick:
             report = audit(source, options, live, read_dead_letters, tick)
     finally:
         if isinstance(source, KafkaLog):
             source.close()
+    # The hash chains (docs/AUDIT.md): a record edited, removed, inserted or reordered.
+    findings = chain.findings() if chain is not None else verify_file(args.events).findings
+    report.checks.append(CheckResult("chain", None, [b.verdict() for b in findings]))
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

@@ -98,14 +98,14 @@ def assert_nothing_lost_or_duplicated(log: Log, accepted: Mapping[str, Sequence[
     assert not problems, f"{len(problems)} problems:\n{shown}"
 
 
-def audit(settings: Settings, redis_url: str | None = None) -> dict:
+def audit(settings: Settings, redis_url: str | None = None, expect_exit: int = 0) -> dict:
     """`piecework audit --json` over the topics of `settings` (and the live views in
-    `redis_url`, if given): exit 0 or the test fails with the auditor's report."""
+    `redis_url`, if given): exit `expect_exit` or the test fails with the auditor's report."""
     cmd = [sys.executable, "-m", "deploy.cli", "audit", "--json", "--kafka", settings.kafka,
            "--prefix", settings.topics.prefix]
     cmd += ["--redis", redis_url] if redis_url else ["--no-live"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=AUDIT_TIMEOUT_S)
-    assert done.returncode == 0, (
+    assert done.returncode == expect_exit, (
         f"piecework audit exited {done.returncode}:\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
     )
     return json.loads(done.stdout)

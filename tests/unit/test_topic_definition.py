@@ -45,7 +45,8 @@ def test_the_prefix_comes_from_the_environment(applied, monkeypatch) -> None:
     monkeypatch.setenv("PIECEWORK_PARTITIONS", "2")
     deploy.topics.main()  # docker-compose's init step
     assert set(applied[0][1]) == {"elsewhere.commands", "elsewhere.events",
-                                  "elsewhere.replies", "elsewhere.dead-letter"}
+                                  "elsewhere.replies", "elsewhere.dead-letter",
+                                  "elsewhere.checkpoints"}
 
 
 def test_the_definition_keeps_the_log_and_the_dead_letters_forever() -> None:
