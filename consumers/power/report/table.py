@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from consumers.power.report.fmt import duration, money, number, pct, per_hour
 
@@ -59,5 +60,23 @@ def _requesters(r: dict[str, Any]) -> Table:
     return table
 
 
+def _fate(r: dict[str, Any]) -> Table:
+    """Work time by fate, from the replay (present when the log was replayed)."""
+    table = Table(title="Work time by fate (claims ended in the window, followed to its end)",
+                  title_justify="left")  # fmt: skip
+    table.add_column("fate")
+    table.add_column("work time", justify="right")
+    table.add_column("share", justify="right")
+    for row in r["unpaid_by_cause"]:
+        table.add_row(row["cause"], duration(row["ms"] // 1000), pct(row["share_of_work"]))
+    return table
+
+
 def render_tables(r: dict[str, Any]) -> Group:
-    return Group(_figures(r), _requesters(r))
+    parts = [_figures(r), _requesters(r)]
+    if "provenance" in r:
+        p = r["provenance"]
+        ends = ", ".join(f"{k}: {v:,}" for k, v in p["end_offsets"].items()) or "none"
+        parts += [_fate(r), Text(f"{p['source']}: {p['events']:,} events, end offsets {ends}",
+                                 style="dim")]  # fmt: skip
+    return Group(*parts)
