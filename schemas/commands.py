@@ -214,6 +214,89 @@ class ReviewSubmissions(_ByRequester):
             seen.add(item.submission_id)
 
 
+MAXIMUM_SUITE = 50  # claims per suite request, items per submit-many or release-many
+MAX_SUITE_CANDIDATES = 4 * MAXIMUM_SUITE  # tasks one ClaimSuite may try
+
+
+def _of_requester(requester_id: str, claim_ids: tuple[str, ...], limit: int) -> None:
+    """1 to `limit` distinct claim ids, each of a task of `requester_id`."""
+    if not 1 <= len(claim_ids) <= limit:
+        raise ValueError(f"items must hold 1 to {limit}, got {len(claim_ids)}")
+    if len(set(claim_ids)) != len(claim_ids):
+        raise ValueError("a claim appears twice")
+    for claim_id in claim_ids:
+        if ids.requester_of_task(ids.task_of_claim(claim_id)) != requester_id:
+            raise ValueError(f"claim {claim_id!r} is not on a task of {requester_id}")
+
+
+@command()
+class ClaimSuite(_ByRequester):
+    """Claim up to `count` of `candidates` (tasks of one requester, tried in order) in one
+    step: each claim decided as ClaimTask would, each with its own lease, never two on one
+    task. One requester's tasks live on its partition, so one processor decides them all."""
+
+    requester_id: str
+    worker_id: str
+    candidates: tuple[str, ...]
+    count: int
+    qualifications: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        rules.ident("requester_id", self.requester_id)
+        rules.ident("worker_id", self.worker_id)
+        if not 1 <= self.count <= MAXIMUM_SUITE:
+            raise ValueError(f"count must be in [1, {MAXIMUM_SUITE}], got {self.count}")
+        if not self.candidates:
+            raise ValueError("a suite needs at least one candidate task")
+        for i, task in enumerate(self.candidates):
+            ids.task_id(f"candidates[{i}]", task)
+        if ids.requester_of_task(self.candidates[0]) != self.requester_id:
+            raise ValueError(f"candidates must be tasks of {self.requester_id}")
+        rules.alternatives("candidates", self.candidates[0], self.candidates[1:],
+                           MAX_SUITE_CANDIDATES - 1)  # fmt: skip
+
+
+@command()
+class SuiteAnswer:
+    """One answer of a SubmitSuite command (not a command on its own)."""
+
+    claim_id: str
+    answer: object
+
+    def __post_init__(self) -> None:
+        rules.text("claim_id", self.claim_id, limit=200)
+        if self.answer is None:
+            raise ValueError("answer must not be null")
+
+
+@command()
+class SubmitSuite(_ByRequester):
+    """Submit the work of up to MAXIMUM_SUITE live claims on one requester's tasks, each
+    item decided as SubmitWork would and answered on its own."""
+
+    requester_id: str
+    worker_id: str
+    items: tuple[SuiteAnswer, ...]
+
+    def __post_init__(self) -> None:
+        rules.ident("worker_id", self.worker_id)
+        _of_requester(self.requester_id, tuple(i.claim_id for i in self.items), MAXIMUM_SUITE)
+
+
+@command()
+class ReleaseSuite(_ByRequester):
+    """Give back up to MAXIMUM_SUITE live claims on one requester's tasks, each item decided
+    as ReleaseClaim would and answered on its own."""
+
+    requester_id: str
+    worker_id: str
+    claim_ids: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        rules.ident("worker_id", self.worker_id)
+        _of_requester(self.requester_id, self.claim_ids, MAXIMUM_SUITE)
+
+
 @command()
 class GrantBonus(_OnTask):
     task_id: str

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from broker.api import idempotency
+from broker.api import idempotency, json_input
 from broker.api.auth import Actor
 from broker.api.bodies import ReasonBody, SubmitBody
-from broker.api.claim_plan import GROUP_LIMIT, attempt_suffix, pack, plan, unpack
+from broker.api.claim_plan import (
+    GROUP_LIMIT,
+    LOST_RACE,
+    attempt_suffix,
+    pack,
+    plan,
+    unpack,
+)
+from broker.api.claim_suite import ClaimSuiteBody, claim_suite
 from broker.api.handlers_requester import task_of
-from broker.api.resources import Claimed, Outcome, Released, Submitted
+from broker.api.resources import Claimed, ClaimedSuite, Outcome, Released, Submitted
 from broker.api.responses import (
     build,
     command_id,
@@ -20,26 +28,33 @@ from broker.api.responses import (
     replied,
     run,
 )
-from broker.api.routes import COMMAND_HEADERS, route
+from broker.api.routes import COMMAND, COMMAND_HEADERS, route
 from broker.api.services import Services
 from broker.api.shaping import typed
 from schemas.commands import ClaimTask, DisputeRejection, ReleaseClaim, SubmitWork
 from schemas.envelope import Reply
 
 WORKER = ("worker",)
-# Refusals that only mean "someone was faster": try the next candidate.
-LOST_RACE = frozenset(
-    {"no_free_assignment", "task_closed", "already_claimed_by_worker", "not_found"}
-)
 # A worker picks GROUP_LIMIT tasks from the best WINDOW (claim_plan.plan), and from a
 # window twice as wide, past the tasks tried, in the second round.
 WINDOW = 2 * GROUP_LIMIT
 ROUNDS = 2  # a second read of the queue before answering 204
 
 
-@route("POST", "/v1/claims", "Claim the best open task this worker qualifies for", WORKER,
-       ok={201: "claimed", 204: "nothing fits now"}, out=Claimed, headers=COMMAND_HEADERS)
+@route("POST", "/v1/claims", "Claim the best open task this worker qualifies for; with a body,"
+       " a suite of up to 50 distinct tasks (count), from one task group if named (group)",
+       WORKER, ClaimSuiteBody,
+       ok={201: "claimed: one claim (no body), or the suite's claims (a body)",
+           204: "nothing fits now"},
+       errors={**COMMAND, 403: "not yours, or the group needs a qualification the worker lacks",
+               404: "no such task group (group_not_found)"},
+       out=Claimed | ClaimedSuite, headers=COMMAND_HEADERS)  # fmt: skip
 async def claim_next(request: web.Request, actor: Actor, svc: Services) -> web.StreamResponse:
+    if request.body_exists:  # a suite; without a body, the single claim as it always was
+        json_input.check_media_type(request.headers.get("Content-Type"))
+        options = json_input.parse(await request.read())
+        if options is not None:
+            return await claim_suite(request, actor, svc, build(ClaimSuiteBody, options))
     base = base_id, fingerprint = command_id(request, actor), await idempotency.fingerprint(request)
     # With an Idempotency-Key, the groups tried are remembered in order: a retry (the API
     # died, the client timed out) asks again for exactly those first, and the processor

@@ -14,7 +14,9 @@ from schemas import events as ev
 from schemas.ids import make_claim_id
 
 
-def decide_claim(task: Task, _: Account, cmd: cmds.ClaimTask, ctx: Context) -> list[Any]:
+def decide_claim(
+    task: Task, _: Account, cmd: cmds.ClaimTask | cmds.ClaimSuite, ctx: Context
+) -> list[Any]:
     require_self(ctx, "worker", cmd.worker_id)
     if task.status != OPEN or ctx.now >= task.expires_at:
         raise Refused("task_closed", f"task {task.task_id} takes no more claims")

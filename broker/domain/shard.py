@@ -22,6 +22,7 @@ from broker.domain.context import Context
 from broker.domain.errors import Refused
 from broker.domain.policy import Policy
 from broker.domain.stamping import aggregate_of, credits, result_of, stamp
+from broker.domain.suites import SUITE_DECIDERS
 from broker.domain.task import TASK_COMMANDS, TASK_EVENTS, decide_task, evolve_task
 from broker.domain.task_table import TaskTable
 from broker.domain.wallet import WALLET_EVENTS, Wallet, decide_credit, decide_payout, evolve_wallet
@@ -85,9 +86,13 @@ class Shard:
     def decide(self, cmd: CommandEnvelope, now: int, policy: Policy) -> Decision:
         ctx = Context(now, cmd.command_id, cmd.actor_id, cmd.actor_role, policy)
         try:
+            suite = SUITE_DECIDERS.get(type(cmd.command))
             if type(cmd.command) is cmds.ReviewSubmissions:
                 events, outcomes = self._review(cmd.command, ctx)
                 result = reviewing.review_result(cmd.command, outcomes)
+            elif suite is not None:  # one worker's many items on one requester's tasks
+                account = self.accounts.get(cmd.command.requester_id)
+                events, result = suite(self.tasks, account, cmd.command, ctx)
             else:
                 events = self._decide(cmd.command, ctx)
                 result = result_of(events)

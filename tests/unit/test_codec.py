@@ -56,6 +56,10 @@ COMMAND_SAMPLES = [
     c.ReviewSubmissions(
         k.R, (c.ReviewItem(CLAIM, "approve"), c.ReviewItem(f"{T}:c2", "reject", "no"))
     ),
+    c.ClaimSuite(k.R, k.W, (T, f"{k.R}:b1:1"), 2, ("fr",)),
+    c.SuiteAnswer(CLAIM, {"label": "cat"}),
+    c.SubmitSuite(k.R, k.W, (c.SuiteAnswer(CLAIM, {"label": "cat"}),)),
+    c.ReleaseSuite(k.R, k.W, (CLAIM, f"{T}:c2")),
     c.GrantBonus(T, k.W, k.R, 5, "yes"),
     c.DisputeRejection(T, CLAIM, k.W, "why"),
     c.OverturnRejection(T, CLAIM),
