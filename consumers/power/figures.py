@@ -10,6 +10,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+from consumers.power.scorecard import MIN_REVIEWS, OUTLIER_Z, rejection_outlier, scorecard
 from consumers.power.snapshot import PowerData, Requester, collect
 from consumers.power.stats import (
     gini,
@@ -17,13 +18,11 @@ from consumers.power.stats import (
     histogram_percentile_ms,
     hourly_wage,
     nearest_rank,
-    outlier_threshold,
     share,
 )
 from consumers.stores.store import Reader
 
-MIN_REVIEWS = 20  # fewer reviews cannot make a requester an outlier
-OUTLIER_Z = 3.0
+__all__ = ["MIN_REVIEWS", "OUTLIER_Z", "power_report", "summarize"]  # the rule's constants
 
 
 def power_report(
@@ -89,6 +88,8 @@ def summarize(data: PowerData, floor: int, top_k: int = 10) -> dict[str, Any]:
             "posted": posted, "below_floor": below, "share_below": _f(share(below, posted)),
         },
         "top_requesters": _top(reqs, spend, top_k),
+        # Every requester's scorecard, by the function the API serves them with.
+        "scorecards": {r.id: scorecard(r, reviewed, rejected, data.currency) for r in reqs},
         "totals": {
             "paid": paid, "gross_spend": spend, "fees": fees, "work_ms": work,
             "unpaid_ms": unpaid, "reviewed": reviewed, "rejected": rejected,
@@ -103,12 +104,9 @@ def _seconds(ms: float | None) -> int | None:
 def _outliers(reqs: list[Requester], rejected: int, reviewed: int) -> list[dict[str, Any]]:
     found = []
     for r in reqs:
-        if r.reviewed < MIN_REVIEWS:
-            continue
-        limit = outlier_threshold(r.reviewed, rejected - r.rejected, reviewed - r.reviewed,
-                                  OUTLIER_Z)  # fmt: skip
-        rate = r.rejected / r.reviewed
-        if limit is not None and rate > limit:
+        judged = rejection_outlier(r.reviewed, r.rejected, reviewed, rejected)
+        if judged is not None and judged[0]:
+            rate, limit = r.rejected / r.reviewed, judged[1]
             found.append({"requester": r.id, "reviewed": r.reviewed, "rejected": r.rejected,
                           "rate": _f(rate), "threshold": _f(limit)})  # fmt: skip
     return sorted(found, key=lambda o: (-o["rate"], o["requester"]))

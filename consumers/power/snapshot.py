@@ -8,7 +8,7 @@ is read atomically, but the whole is not a snapshot of one offset; a replay is e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from consumers.power.stats import hourly_wage
 from consumers.stores.store import Reader
@@ -42,6 +42,21 @@ class Requester:
     overturned: int
     spend: int  # rewards, bonuses and fees, in the report's currency
     fees: int
+    # What its scorecard adds (consumers/power/scorecard.py): the work done on its tasks,
+    # the terms it promised, its approvals and their time-to-pay histogram.
+    work_ms: int = 0  # every finished claim on its tasks: submitted, released or expired
+    unpaid_ms: int = 0  # released and expired claims
+    claims: int = 0  # finished claims: submitted + released + expired
+    approved: int = 0
+    auto_approved: int = 0
+    offered: int = 0  # reward x assignments posted, in the report's currency
+    offered_s: int = 0  # estimated seconds x assignments of those tasks
+    ttp: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def paid(self) -> int:
+        """What its workers were paid: rewards, bonuses, overturns (spend without fees)."""
+        return self.spend - self.fees
 
 
 @dataclass(frozen=True)
@@ -108,12 +123,31 @@ def _requesters(reader: Reader, ids: list[str], currency: str) -> list[Requester
     found = []
     for i in range(0, len(ids), CHUNK):
         chunk = ids[i : i + CHUNK]
-        for r, h in zip(chunk, reader.hgetall_many([power.requester_key(r) for r in chunk]),
-                        strict=True):  # fmt: skip
-            n = {k: int(v) for k, v in h.items()}
-            found.append(Requester(
-                r, n.get("posted", 0), n.get("below_floor", 0), n.get("reviewed", 0),
-                n.get("rejected", 0), n.get("disputed", 0), n.get("overturned", 0),
-                n.get(f"spend:{currency}", 0), n.get(f"fees:{currency}", 0),
-            ))  # fmt: skip
+        keys = [k for r in chunk for k in (power.requester_key(r), power.ttp_key(r))]
+        hashes = reader.hgetall_many(keys)
+        found += [requester_of(r, sums, ttp, currency)
+                  for r, sums, ttp in zip(chunk, hashes[0::2], hashes[1::2], strict=True)]
     return found
+
+
+def requester_of(r: str, sums: dict[str, str], ttp: dict[str, str], currency: str) -> Requester:
+    """One requester's figures from its `requester:{r}` and `ttp:{r}` hashes."""
+    n = {k: int(v) for k, v in sums.items()}
+    return Requester(
+        r, n.get("posted", 0), n.get("below_floor", 0), n.get("reviewed", 0),
+        n.get("rejected", 0), n.get("disputed", 0), n.get("overturned", 0),
+        n.get(f"spend:{currency}", 0), n.get(f"fees:{currency}", 0),
+        work_ms=n.get("work_ms", 0), unpaid_ms=n.get("unpaid_ms", 0),
+        claims=n.get("submitted", 0) + n.get("released", 0) + n.get("expired", 0),
+        approved=n.get("approved", 0), auto_approved=n.get("auto_approved", 0),
+        offered=n.get(f"offered:{currency}", 0), offered_s=n.get(f"offered_s:{currency}", 0),
+        ttp={int(k): int(v) for k, v in ttp.items()},
+    )  # fmt: skip
+
+
+def read_requester(reader: Reader, r: str, currency: str) -> tuple[Requester, dict[str, int]]:
+    """One requester's figures and the platform's sums (`platform`), in one round trip:
+    what its scorecard is computed from. An unknown requester has all zeros."""
+    sums, ttp, platform = reader.hgetall_many(
+        [power.requester_key(r), power.ttp_key(r), power.PLATFORM])
+    return requester_of(r, sums, ttp, currency), {k: int(v) for k, v in platform.items()}

@@ -10,11 +10,19 @@ Keys (all under `pw:power:`):
   Unpaid time of a worker = unpaid_ms + sum of work:{w} over rejected:{w}, computed by
   the query because a rejection does not carry the claim's start;
 - `paid_by:{w}`           `{requester}:{currency}` -> micro-units (dependency);
+- `by:{w}`                the worker's figures per requester, `{requester}:{name}`:
+  work_ms, released_ms, expired_ms, submitted, released, expired, approved, rejected,
+  overturned, bonus:{currency} (the worker's statement; rejected and pending time per
+  requester come from `work:{w}` and `rejected:{w}`, whose refs start with the task id);
 - `requester:{r}`         posted, below_floor, reviewed, approved, auto_approved,
-  rejected, disputed, overturned, spend:{currency}, fees:{currency};
+  rejected, disputed, overturned, spend:{currency}, fees:{currency}; the work done on its
+  tasks: work_ms (every finished claim), unpaid_ms (released and expired claims),
+  submitted, released, expired; what it promised: offered:{currency} (reward x
+  assignments) and offered_s:{currency} (estimated seconds x assignments);
 - `ttp`, `ttp:{r}`        time to pay (submission -> approval) histograms, bucket -> count
   (consumers.power.histogram: percentiles without keeping every sample);
-- `platform`              posted, below_floor.
+- `platform`              posted, below_floor, reviewed, rejected (the scorecards'
+  leave-one-out rejection rate, without reading every requester).
 """
 
 from __future__ import annotations
@@ -61,6 +69,10 @@ def paid_by_key(worker_id: str) -> str:
     return f"pw:power:paid_by:{worker_id}"
 
 
+def by_requester_key(worker_id: str) -> str:
+    return f"pw:power:by:{worker_id}"
+
+
 def requester_key(requester_id: str) -> str:
     return f"pw:power:requester:{requester_id}"
 
@@ -75,7 +87,10 @@ project = _handlers.projection()
 
 @_handlers.on(TaskPosted)
 def _posted(e: TaskPosted, at: int) -> list[Op]:
-    ops = [hincrby(PLATFORM, "posted", 1), hincrby(requester_key(e.requester_id), "posted", 1)]
+    requester = requester_key(e.requester_id)
+    ops = [hincrby(PLATFORM, "posted", 1), hincrby(requester, "posted", 1),
+           hincrby(requester, f"offered:{e.currency}", e.reward * e.assignments),
+           hincrby(requester, f"offered_s:{e.currency}", e.estimated_seconds * e.assignments)]
     if e.below_wage_floor:
         ops += [hincrby(PLATFORM, "below_floor", 1),
                 hincrby(requester_key(e.requester_id), "below_floor", 1)]  # fmt: skip
@@ -85,10 +100,18 @@ def _posted(e: TaskPosted, at: int) -> list[Op]:
 def _unpaid_claim(e: ClaimReleased | ClaimExpired, at: int, counter: str) -> list[Op]:
     work = max(at - e.claimed_at, 0)
     key = worker_key(e.worker_id)
+    r = requester_of_task(e.task_id)
+    requester, by = requester_key(r), by_requester_key(e.worker_id)
     return [
         hincrby(key, "work_ms", work),
         hincrby(key, "unpaid_ms", work),
         hincrby(key, counter, 1),
+        hincrby(requester, "work_ms", work),
+        hincrby(requester, "unpaid_ms", work),
+        hincrby(requester, counter, 1),
+        hincrby(by, f"{r}:work_ms", work),
+        hincrby(by, f"{r}:{counter}_ms", work),
+        hincrby(by, f"{r}:{counter}", 1),
     ]
 
 
@@ -107,10 +130,16 @@ def _expired(e: ClaimExpired, at: int) -> list[Op]:
 def _submitted(e: WorkSubmitted, at: int) -> list[Op]:
     work = max(at - e.claimed_at, 0)
     key = worker_key(e.worker_id)
+    r = requester_of_task(e.task_id)
+    requester, by = requester_key(r), by_requester_key(e.worker_id)
     return [
         hincrby(key, "work_ms", work),
         hincrby(key, "submitted", 1),
         hset(work_key(e.worker_id), f"{e.task_id}|{e.submission_id}", work),
+        hincrby(requester, "work_ms", work),
+        hincrby(requester, "submitted", 1),
+        hincrby(by, f"{r}:work_ms", work),
+        hincrby(by, f"{r}:submitted", 1),
     ]
 
 
@@ -131,9 +160,11 @@ def _approved(e: SubmissionApproved, at: int) -> list[Op]:
     ops = [
         *_paid(e, e.reward),
         hincrby(worker_key(e.worker_id), "approved", 1),
+        hincrby(by_requester_key(e.worker_id), f"{e.requester_id}:approved", 1),
         hdel(work_key(e.worker_id), f"{e.task_id}|{e.submission_id}"),
         hincrby(requester, "reviewed", 1),
         hincrby(requester, "approved", 1),
+        hincrby(PLATFORM, "reviewed", 1),
         hincrby(TTP, str(delay), 1),
         hincrby(ttp_key(e.requester_id), str(delay), 1),
     ]
@@ -147,9 +178,12 @@ def _rejected(e: SubmissionRejected, at: int) -> list[Op]:
     requester = requester_key(e.requester_id)
     return [
         hincrby(worker_key(e.worker_id), "rejected", 1),
+        hincrby(by_requester_key(e.worker_id), f"{e.requester_id}:rejected", 1),
         sadd(rejected_key(e.worker_id), f"{e.task_id}|{e.submission_id}"),
         hincrby(requester, "reviewed", 1),
         hincrby(requester, "rejected", 1),
+        hincrby(PLATFORM, "reviewed", 1),
+        hincrby(PLATFORM, "rejected", 1),
     ]
 
 
@@ -164,6 +198,7 @@ def _overturned(e: RejectionOverturned, at: int) -> list[Op]:
     return [
         *_paid(e, e.reward),
         hincrby(worker_key(e.worker_id), "overturned", 1),
+        hincrby(by_requester_key(e.worker_id), f"{e.requester_id}:overturned", 1),
         srem(rejected_key(e.worker_id), ref),
         hdel(work_key(e.worker_id), ref),
         hincrby(requester_key(e.requester_id), "overturned", 1),
@@ -172,7 +207,9 @@ def _overturned(e: RejectionOverturned, at: int) -> list[Op]:
 
 @_handlers.on(BonusGranted)
 def _bonus(e: BonusGranted, at: int) -> list[Op]:
-    return _paid(e, e.amount)
+    bonus = hincrby(by_requester_key(e.worker_id), f"{e.requester_id}:bonus:{e.currency}",
+                    e.amount)  # fmt: skip
+    return [*_paid(e, e.amount), bonus]
 
 
 def worker_times(reader: Reader, worker_id: str) -> dict[str, int]:

@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from consumers.views import batches, deadlines, feed, ledger, power, queue, tasks_view
+from consumers.views import (
+    batches,
+    deadlines,
+    feed,
+    ledger,
+    power,
+    queue,
+    task_groups,
+    tasks_view,
+)
 from consumers.views.projection import Projection
 
 
@@ -40,6 +49,8 @@ ALL: tuple[View, ...] = (
     View(deadlines.VIEW, deadlines.PREFIX, deadlines.project, "what the timer fires, and when"),
     View(power.VIEW, power.PREFIX, power.project, "the sums the power metrics read"),
     View(batches.VIEW, batches.PREFIX, batches.project, "batches, tasks, submissions by status"),
+    View(task_groups.VIEW, task_groups.PREFIX, task_groups.project,
+         "open tasks grouped by requester and terms, with counts"),
     View(feed.VIEW, feed.PREFIX, feed.project, "each actor's own events, for feeds and webhooks",
          audited=False),
 )

@@ -11,7 +11,8 @@ from deploy.cli import main
 DEAD = ["--url", "http://127.0.0.1:9", "--token", "t"]  # nothing listens on the discard port
 
 
-@pytest.mark.parametrize("argv", [["batches"], ["batch", "b1"], ["results", "b1", "--csv"]])
+@pytest.mark.parametrize("argv", [["batches"], ["batch", "b1"], ["results", "b1", "--csv"],
+                                  ["groups"], ["scorecard", "acme"], ["statement", "--csv"]])
 def test_an_unreachable_api_is_one_line(argv: list[str], capsys: pytest.CaptureFixture) -> None:
     assert main([*argv, *DEAD]) == 1
     err = capsys.readouterr().err.strip().splitlines()

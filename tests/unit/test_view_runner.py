@@ -65,7 +65,8 @@ def test_every_view_is_independent_of_how_partitions_interleave(seed: int) -> No
 
 def test_every_registered_view_is_fed_and_digested_in_registry_order() -> None:
     names = [view.name for view in registry.ALL]
-    assert names == ["queue", "ledger", "tasks", "deadlines", "power", "batches", "feed"]
+    assert names == ["queue", "ledger", "tasks", "deadlines", "power", "batches", "groups",
+                     "feed"]
     assert list(LIVE_VIEWS) == names
     audited = [view.name for view in registry.AUDITED]
     assert audited == names[:-1]  # the feed is a window of copies of events: not audited
