@@ -7,6 +7,7 @@ import asyncio
 import random
 from typing import Any
 
+from deploy.simulation.informed import Browser
 from deploy.simulation.kinds import HOUR, PlannedTask, answer_for, lognormal
 from deploy.simulation.model import (
     DISPUTE_REASONS,
@@ -22,6 +23,7 @@ from deploy.simulation.model import (
 )
 from deploy.simulation.plan import PlannedBatch
 from deploy.simulation.world import Posted, Submitted, World, attempt
+from schemas.ids import requester_of_task
 
 OPERATOR = "operator"
 IDLE_VIRTUAL_S = 60.0  # a worker with nothing to do looks again about a minute later
@@ -62,9 +64,13 @@ def _register(world: World, requester: Requester, tasks: tuple[PlannedTask, ...]
 async def worker(world: World, me: Worker) -> None:
     client = world.clients[me.worker_id]
     rng = world.rng(me.worker_id)
+    browser = Browser(world, me) if me.informed else None
     while True:
         await world.pause(lognormal(rng, me.search_median_s, 0.5))  # unpaid search time
-        claim, code = await attempt(client.claim_next())
+        if browser is not None:
+            claim, code = await browser.claim()
+        else:
+            claim, code = await attempt(client.claim_next())
         if code is not None:
             await asyncio.sleep(SERVER_ERROR_BACKOFF_S if code == "server_error" else 0.1)
             continue
@@ -73,6 +79,7 @@ async def worker(world: World, me: Worker) -> None:
             await world.pause(lognormal(rng, IDLE_VIRTUAL_S, 0.3), floor=0.2, cap=5.0)
             continue
         world.summary.claims += 1
+        world.summary.split.count(requester_of_task(claim["task_id"]), me.informed, "claims")
         await world.guarded(lambda c=claim: _work(world, me, rng, c))
 
 
@@ -100,6 +107,7 @@ async def _work(world: World, me: Worker, rng: random.Random, claim: dict[str, A
     if done is None:
         return  # lease_expired and friends: the work is lost, and counted as refused
     world.summary.submissions += 1
+    world.summary.split.count(posted.requester_id, me.informed, "submissions")
     world.reviews[posted.requester_id].put_nowait(
         Submitted(done["submission_id"], claim["task_id"], me.worker_id, spec["reward"]))
 
@@ -128,8 +136,10 @@ async def _review(world: World, requester: Requester, sub: Submitted, decision: 
         return
     if done is None:
         return
+    informed = world.workers[sub.worker_id].informed
     if decision.approve:
         summary.approvals += 1
+        summary.split.count(requester.requester_id, informed, "approvals")
         if decision.bonus_share:
             amount = max(1, round(sub.reward * decision.bonus_share))
             granted, _ = await attempt(client.bonus(sub.task_id, sub.worker_id, amount,
@@ -138,6 +148,7 @@ async def _review(world: World, requester: Requester, sub: Submitted, decision: 
                 summary.bonuses += 1
         return
     summary.rejections += 1
+    summary.split.count(requester.requester_id, informed, "rejections")
     me = world.workers[sub.worker_id]
     rng = world.rng(f"{me.worker_id}/disputes")
     if disputes(rng, me, decision.thin):

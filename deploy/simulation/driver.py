@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from deploy.simulation import actors
+from deploy.simulation import actors, wages
 from deploy.simulation.plan import Plan
 from deploy.simulation.summary import Summary
 from deploy.simulation.world import World
@@ -71,6 +71,7 @@ async def simulate(
     """Run for `duration_s` wall seconds; `summary` may be passed in to watch it live."""
     summary = summary or Summary(plan.seed, duration_s, clock_speed, len(plan.requesters),
                                  len(plan.workers))
+    summary.split.adopt(plan)
     world = World(plan, url, clock_speed, summary)
     try:
         await _setup(world, operator_token)
@@ -85,6 +86,7 @@ async def simulate(
         for task in done:  # a loop that died early is a simulator bug: say so
             if not task.cancelled() and task.exception() is not None:
                 summary.errors[f"simulator:{type(task.exception()).__name__}"] += 1
+        await wages.collect(world)
     finally:
         await world.close()
     return summary

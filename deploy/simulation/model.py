@@ -82,6 +82,9 @@ class Worker:
     abandon_p: float  # goes silent: the lease expires
     dispute_p: float  # contests a rejection (more often when the reason is one word)
     search_median_s: float  # unpaid time finding the next task
+    # Chooses task groups by requesters' scorecards (deploy/simulation/informed.py)
+    # instead of taking the global best task.
+    informed: bool = False
 
 
 def _weighted(rng: random.Random, items: tuple, weights: list[float]):  # type: ignore[no-untyped-def]

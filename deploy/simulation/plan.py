@@ -55,10 +55,17 @@ class Plan:
     requesters: tuple[Requester, ...]
     workers: tuple[Worker, ...]
     batches: tuple[PlannedBatch, ...]
+    prefix: str = "sim"
 
     def rng_for(self, stream: str) -> random.Random:
-        """An actor's own decision stream, independent of how others interleave."""
-        return random.Random(f"{self.seed}/{stream}")
+        """An actor's own decision stream, independent of how others interleave. Keyed by
+        the actor's id without the run's prefix: the same seed draws the same decisions
+        whatever the run id, so two runs of one seed can be compared pair by pair."""
+        return random.Random(f"{self.seed}/{stream.removeprefix(self.prefix + '-')}")
+
+    @property
+    def informed(self) -> int:
+        return sum(w.informed for w in self.workers)
 
     def deposit_for(self, requester_id: str) -> int:
         return sum(b.cost_bound for b in self.batches if b.requester_id == requester_id) or 1
@@ -77,8 +84,15 @@ def make_plan(
     wall_s: float | None = None,
     load: float = 1.0,
     prefix: str = "sim",
+    informed_share: float = 0.0,
+    run_qualification: str | None = None,
 ) -> Plan:
-    """Batches are drawn until their work fills `load` times the workers' capacity."""
+    """Batches are drawn until their work fills `load` times the workers' capacity.
+
+    `informed_share` of the workers choose task groups by scorecard; which ones is drawn
+    from a stream of its own, so every share plays the same market with the same people.
+    `run_qualification`, if given, is required by every task and held by every worker:
+    runs on a shared stack then never take each other's work."""
     rng = random.Random(seed)
     people = tuple(
         draw_requester(rng, f"{prefix}-r{i:02d}", profile)
@@ -101,7 +115,28 @@ def make_plan(
         work += sum(min(t.work_s, BUDGET_CAP_S) * t.spec["assignments"] for t in tasks)
         claims += sum(t.spec["assignments"] for t in tasks)
     batches = _schedule(rng, drawn, horizon_s)
-    return Plan(seed, horizon_s, people, crowd, batches)
+    crowd = _inform(random.Random(f"{seed}/informed"), crowd, informed_share)
+    if run_qualification:
+        crowd, batches = _isolate(run_qualification, crowd, batches)
+    return Plan(seed, horizon_s, people, crowd, batches, prefix)
+
+
+def _inform(rng: random.Random, crowd: tuple[Worker, ...], share: float) -> tuple[Worker, ...]:
+    """round(share x workers) of them informed; a larger share keeps a smaller one's."""
+    order = sorted(range(len(crowd)), key=lambda _: rng.random())
+    chosen = set(order[:round(max(0.0, min(1.0, share)) * len(crowd))])
+    return tuple(replace(w, informed=i in chosen) for i, w in enumerate(crowd))
+
+
+def _isolate(qualification: str, crowd: tuple[Worker, ...], batches: tuple[PlannedBatch, ...]
+             ) -> tuple[tuple[Worker, ...], tuple[PlannedBatch, ...]]:  # fmt: skip
+    workers = tuple(replace(w, qualifications=tuple(sorted({*w.qualifications, qualification})))
+                    for w in crowd)  # fmt: skip
+    tagged = tuple(replace(b, tasks=tuple(
+        replace(t, spec={**t.spec, "qualifications": sorted({*t.spec["qualifications"],
+                                                             qualification})})
+        for t in b.tasks)) for b in batches)  # fmt: skip
+    return workers, tagged
 
 
 def _cover_skills(crowd: list[Worker]) -> tuple[Worker, ...]:

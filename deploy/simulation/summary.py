@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from broker.client import ApiError, Client
+from deploy.simulation.split import Split
 
 LATENCY_SAMPLES = 100_000
 
@@ -45,6 +46,7 @@ class Summary:
     reads: int = 0  # GETs among the calls (the rest are commands)
     server_errors: int = 0  # 5xx answers and calls that got no answer at all
     elapsed_s: float = 0.0
+    split: Split = field(default_factory=Split)  # informed and uninformed workers
     latencies: list[float] = field(default_factory=list, repr=False)
     _sampler: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
 
@@ -97,6 +99,7 @@ class Summary:
             "commands_per_s": round((self.calls - self.reads) / elapsed, 1),
             "latency_ms": {"p50": self.latency_ms(0.5), "p95": self.latency_ms(0.95),
                            "p99": self.latency_ms(0.99)},
+            "informed": self.split.to_json(),
         }
 
 
