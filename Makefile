@@ -27,7 +27,7 @@ status: venv
 test: up
 	$(BIN)/python -m pytest -q
 
-demo: up
+demo: venv  # `piecework demo` starts the stack itself (its output in var/logs/demo.log)
 	$(BIN)/piecework demo
 
 # What CI runs before the tests: ruff, then the import contracts of docs/DESIGN.md#layout

@@ -27,6 +27,7 @@ from schemas.topics import Topics
 MAX_BROKERS = 9
 # Roles offset the metrics base port by up to 200 + 99 instances (runtime.metrics_server).
 MAX_METRICS_BASE = 65535 - 299
+LOG_FORMATS = ("text", "json")  # runtime.logs
 WAGE_FLOOR_MODES = ("warn", "refuse")  # broker.domain.policy's; a unit test holds them equal
 POLICY_KNOBS = ("fee_bp", "bulk_fee_bp", "bonus_fee_bp", "max_batch_tasks", "wage_floor_mode")
 
@@ -88,6 +89,12 @@ class Settings:
     log_level: str = field(default="INFO", metadata=about(
         "PIECEWORK_LOG_LEVEL", t.choice(*t.LOG_LEVELS, fold=str.upper),
         "Log level of every process role"))
+    log_format: str = field(default="text", metadata=about(
+        "PIECEWORK_LOG_FORMAT", t.choice(*LOG_FORMATS),
+        "Log lines as text or one JSON object each (time, level, role, logger, correlation id)"))
+    access_log: bool = field(default=False, metadata=about(
+        "PIECEWORK_ACCESS_LOG", t.Parser("0 or 1", _flag),
+        "1: the API logs a line per HTTP request (aiohttp's access log)", shown="`0`"))
     # --- the API
     http_host: str = field(default="127.0.0.1", metadata=about(
         "PIECEWORK_HTTP_HOST", t.text("a host name or address"),
@@ -144,6 +151,14 @@ class Settings:
     payout_interval_seconds: int = field(default=86_400, metadata=about(
         "PIECEWORK_PAYOUT_INTERVAL_SECONDS", t.integer(1),
         "Marketplace seconds between payout runs"))
+    # --- signed checkpoints of the log (the timer role, docs/AUDIT.md)
+    checkpoint_key: str | None = field(default=None, metadata=about(
+        "PIECEWORK_CHECKPOINT_KEY", t.text("a path"),
+        "Ed25519 private key (PEM, `piecework keygen`) the timer signs checkpoints with; "
+        "unset: none"))
+    checkpoint_seconds: int = field(default=3_600, metadata=about(
+        "PIECEWORK_CHECKPOINT_SECONDS", t.integer(1),
+        "Wall seconds between two signed checkpoints"))
     # --- webhooks (the API's /v1/webhooks and the webhooks role)
     webhook_allow_private: bool = field(default=False, metadata=about(
         "PIECEWORK_WEBHOOK_ALLOW_PRIVATE", t.Parser("0 or 1", _flag),
@@ -174,6 +189,14 @@ class Settings:
     metrics_port: int | None = field(default=9300, metadata=about(
         "PIECEWORK_METRICS_PORT", t.port_or_off(MAX_METRICS_BASE),
         "Base /metrics port: processor-N base+N, views-N +100+N, timers +200; off: none"))
+    metrics_instance_ports: bool = field(default=True, metadata=about(
+        "PIECEWORK_METRICS_INSTANCE_PORTS", t.Parser("0 or 1", _flag),
+        "1: a processor or views instance N serves /metrics on its role's port + N (many on"
+        " one host); 0: on its role's port whatever its id (one per container)",
+        shown="`1`"))
+    ready_max_lag: int = field(default=10_000, metadata=about(
+        "PIECEWORK_READY_MAX_LAG", t.integer(0),
+        "/readyz fails while the slowest view is more events-log records behind than this"))
     power_currencies: tuple[str, ...] = field(default=(), metadata=about(
         "PIECEWORK_POWER_CURRENCIES", t.currencies(),
         "Currencies the power metrics always report; unset: each once money moves in it"))

@@ -183,5 +183,9 @@ def _exit(code: int, why: str) -> None:
 def run_views(settings: Settings, instance: str = "0") -> None:
     store = PositionedStore.from_url(settings.redis)
     app = build_app(settings, instance, store)
-    worker = faust.Worker(app, loglevel=settings.log_level)
+    # Logging stays as runtime.logs set it (one format for every role). Faust's banner and
+    # its spinner's terminal codes would land in the role's log file (`serve`): not written.
+    quiet = open(os.devnull, "w")  # noqa: SIM115 - for the worker's whole life
+    worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False,
+                          quiet=True, redirect_stdouts=False, stdout=quiet)  # fmt: skip
     worker.execute_from_commandline()

@@ -9,11 +9,10 @@ import itertools
 import json
 import sys
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -41,24 +40,39 @@ def _client_args(args: argparse.Namespace, settings: Settings) -> argparse.Names
 
 
 def run_client(command: str, work: Coroutine[Any, Any, int]) -> int:
-    """Run `work`; a refusal or an unreachable API is one line on stderr, exit 1."""
-    try:
-        return asyncio.run(work)
-    except ApiError as exc:
-        print(f"piecework {command}: {exc.status} {exc.code}: {exc.message}", file=sys.stderr)
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        print(f"piecework {command}: {type(exc).__name__}: {exc}", file=sys.stderr)
-    return 1
+    """Run `work`. A refusal or an unreachable API propagates to deploy.cli.main, which
+    tells it in one line with a hint (deploy.cli.errors), exit 1."""
+    return asyncio.run(work)
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high], else a usage error naming the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low}-{high}, got {value}")
+        return value
+
+    return parse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    post = subparsers.add_parser("post", help="stream tasks from a JSON-lines file")
+    post = subparsers.add_parser(
+        "post", help="stream tasks from a JSON-lines file",
+        description="Post the tasks of a JSON-lines file, --batch-size at a time, as batches "
+        "named <batch id>-0, -1, ...; posting the same file again posts nothing twice. The "
+        "file is streamed: memory stays bounded (about --concurrency x --batch-size tasks) "
+        "whatever its size.")  # fmt: skip
     post.add_argument("file", type=Path, help="one TaskSpec JSON object per line ('-': stdin)")
     post.add_argument("--batch-id", help="batch id prefix (default: the file name)")
-    post.add_argument("--batch-size", type=int, default=1_000,
-                      help="tasks per batch request (default 1000)")  # fmt: skip
-    post.add_argument("--concurrency", type=int, default=4,
-                      help="batch requests in flight at once (default 4)")  # fmt: skip
+    post.add_argument("--batch-size", type=bounded_int(1, 10_000), default=1_000,
+                      help="tasks per batch request, 1-10000 (default 1000)")  # fmt: skip
+    post.add_argument("--concurrency", type=bounded_int(1, 64), default=4,
+                      help="batch requests in flight at once, 1-64 (default 4)")  # fmt: skip
     _common(post)
     post.set_defaults(func=lambda a, s: run_client("post", post_file(_client_args(a, s))))
 
@@ -106,7 +120,7 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
 
 async def post_file(args: argparse.Namespace) -> int:
     prefix = args.batch_id or args.file.stem.replace(" ", "_")[:32]
-    total = None if str(args.file) == "-" else sum(1 for _ in _lines(args.file))
+    total = None if str(args.file) == "-" else _count_lines(args.file)
     posted = existing = refused = 0
     started = time.perf_counter()
     limiter = asyncio.Semaphore(args.concurrency)
@@ -129,8 +143,17 @@ async def post_file(args: argparse.Namespace) -> int:
                         console.print(f"[red]batch {prefix}-{k}: {exc}")
                 progress.advance(bar, len(chunk))
 
-            chunks = _chunks(_lines(args.file), args.batch_size)
-            await asyncio.gather(*(send(k, c) for k, c in enumerate(chunks)))
+            # Read a chunk only when a request slot is free: at most `concurrency` chunks
+            # in memory, whatever the file's size (gathering them all held the whole file).
+            in_flight: set[asyncio.Task[None]] = set()
+            for k, chunk in enumerate(_chunks(_lines(args.file), args.batch_size)):
+                if len(in_flight) >= args.concurrency:
+                    done, in_flight = await asyncio.wait(
+                        in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        task.result()  # an unreachable API ends the run here
+                in_flight.add(asyncio.create_task(send(k, chunk)))
+            await asyncio.gather(*in_flight)
     elapsed = time.perf_counter() - started
     print(
         json.dumps(
@@ -144,6 +167,12 @@ async def post_file(args: argparse.Namespace) -> int:
         )
     )
     return 0 if refused == 0 else 1
+
+
+def _count_lines(path: Path) -> int:
+    """Non-blank lines, for the progress bar: read in blocks, not parsed."""
+    with path.open(encoding="utf-8") as handle:
+        return sum(1 for line in handle if line.strip())
 
 
 def _chunks(items: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

@@ -10,32 +10,45 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+from subprocess import DEVNULL
 
+from deploy import scrape_targets
+from deploy.cli.errors import UserError
 from deploy.policy import policy_for
+from deploy.supervisor import Start, Supervisor
+from runtime.metrics_roles import role_registry
 from runtime.metrics_server import start_role_metrics
 from runtime.settings import Settings
 
 ROLES = ("processor", "api", "views", "timers", "webhooks")
+STACK_WAIT_S = 20.0  # how long serve waits for Kafka and Redis before giving up
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser("run", help="run one piecework process role in the foreground")
-    run.add_argument("role", choices=ROLES)
+    run.add_argument("role", choices=ROLES, help="which role: " + ", ".join(ROLES))
     run.add_argument("--instance", default="0", help="processor instance id (transactional id)")
-    run.set_defaults(func=run_role)
+    # debug: a role's crash keeps its traceback, in the role's log file (deploy.cli.main)
+    run.set_defaults(func=run_role, debug=True)
 
     serve = subparsers.add_parser(
-        "serve", help="run the processor, API, views, timers and webhooks")
+        "serve", help="run the processor, API, views, timers and webhooks",
+        description="Run every process role and keep them running: a role that dies is "
+        "restarted after 0.5 s, then 1 s, 2 s, ... up to 30 s while it keeps dying. Each "
+        "role logs to its own file, <data dir>/logs/<role>.log (views-1.log for instance "
+        "1); this command's terminal gets only the supervisor's lines.")  # fmt: skip
     serve.add_argument("--processes", type=int, default=1, help="processor and view instances")
+    serve.add_argument("--log-dir", type=Path, metavar="DIR",
+                       help="where the roles' log files go (default: $PIECEWORK_DATA_DIR/"
+                       "logs); '-' sends them to this terminal instead")  # fmt: skip
     serve.set_defaults(func=serve_all)
 
 
-def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+def _logging(settings: Settings, role: str) -> None:
+    from runtime.logs import configure
+
+    configure(settings, role)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -47,9 +60,9 @@ def _stop_on_signals() -> threading.Event:
 
 def _deployment_metrics(settings: Settings) -> None:
     """What must exist once per deployment, carried by the timer role's /metrics: the
-    power gauges (against the policy's wage floors) and the consumer-lag poller."""
-    from prometheus_client import REGISTRY
-
+    power figures (against the policy's wage floors), money owed and overdue reviews,
+    and the consumer-lag poller."""
+    from consumers.power.backlog import BacklogCollector
     from consumers.power.collector import PowerCollector
     from consumers.stores.redis_store import RedisStore
     from runtime.consumer_lag import start_lag_poller
@@ -58,18 +71,21 @@ def _deployment_metrics(settings: Settings) -> None:
     floors = policy_for(settings).wage_floors
     # A pinned list is always reported; by default a currency appears once money moves.
     pinned = settings.power_currencies
-    REGISTRY.register(PowerCollector(
+    role_registry("timers").register(PowerCollector(
         RedisStore.from_url(settings.redis),
         {c: floor for c, floor in floors.items() if not pinned or c in pinned},
         auto_approve_seconds=int(TaskSpec.__dataclass_fields__["auto_approve_seconds"].default),
         top_k=settings.power_top_k,
         pinned=pinned,
     ))
+    clock = settings.clock()
+    role_registry("timers").register(BacklogCollector(RedisStore.from_url(settings.redis),
+                                                      clock.now_ms))
     start_lag_poller(settings)
 
 
 def run_role(args: argparse.Namespace, settings: Settings) -> int:
-    _logging(settings)
+    _logging(settings, f"{args.role}-{args.instance}")
     served = start_role_metrics(args.role, args.instance, settings)
     if args.role == "timers" and served is not None:
         _deployment_metrics(settings)
@@ -99,16 +115,58 @@ def run_role(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _spawn(role: str, instance: str, env: dict[str, str]) -> subprocess.Popen:
+def log_file(log_dir: Path, role: str, instance: str) -> Path:
+    """Instance 0 keeps the plain name (as kafka.log is node 1's): views.log, views-1.log."""
+    return log_dir / (f"{role}.log" if instance == "0" else f"{role}-{instance}.log")
+
+
+def _starter(role: str, instance: str, env: dict[str, str], log_dir: Path | None) -> Start:
     cmd = [sys.executable, "-m", "deploy.cli", "run", role, "--instance", instance]
-    return subprocess.Popen(cmd, env=env, start_new_session=True)
+
+    def start() -> subprocess.Popen:
+        if log_dir is None:
+            return subprocess.Popen(cmd, env=env, start_new_session=True)
+        # Appended to, so a restarted role's last lines before its crash stay there.
+        with open(log_file(log_dir, role, instance), "ab") as out:
+            return subprocess.Popen(cmd, env=env, start_new_session=True, stdin=DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+
+    return start
+
+
+def check_stack(settings: Settings, wait_s: float = STACK_WAIT_S) -> None:
+    """Kafka and Redis answer within `wait_s` (they may be starting), else UserError: a
+    serve without them would only restart its roles forever."""
+    import redis
+
+    from deploy.kafka_probe import live_brokers
+    from deploy.processes import wait_until
+    from deploy.settings import parse_host_port
+
+    addresses = [parse_host_port(a, 9092) for a in settings.kafka.split(",")]
+    if not wait_until(lambda: any(live_brokers(h, p, timeout=2.0) for h, p in addresses),
+                      wait_s, interval=1.0):  # fmt: skip
+        raise UserError(f"no Kafka broker answers at {settings.kafka} (waited {wait_s:.0f} s); "
+                        "`piecework up` starts a local one, PIECEWORK_KAFKA names another")
+    client = redis.Redis.from_url(settings.redis, socket_timeout=2, socket_connect_timeout=2)
+
+    def pong() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    if not wait_until(pong, wait_s, interval=1.0):
+        raise UserError(f"Redis does not answer at {settings.redis} (waited {wait_s:.0f} s); "
+                        "`piecework up` starts a local one, PIECEWORK_REDIS names another")
 
 
 def serve_all(args: argparse.Namespace, settings: Settings) -> int:
     """Start every role; restart any child that dies (a crash costs a rebuild, not data)."""
-    _logging(settings)
+    _logging(settings, "serve")
     from deploy.topics import ensure_topics
 
+    check_stack(settings)
     ensure_topics(settings.kafka, settings.partitions, settings.topics)
     # Every child, restarted ones too, reads the same virtual instant (runtime.clock).
     origin = settings.clock_origin_ms or time.time_ns() // 1_000_000
@@ -116,21 +174,20 @@ def serve_all(args: argparse.Namespace, settings: Settings) -> int:
     wanted = [("processor", str(i)) for i in range(args.processes)]
     wanted += [("views", str(i)) for i in range(args.processes)]
     wanted += [("api", "0"), ("timers", "0"), ("webhooks", "0")]
-    children = {spec: _spawn(*spec, env) for spec in wanted}
-    stop = _stop_on_signals()
+    scrape_targets.write(wanted, settings)  # Prometheus scrapes every instance (file_sd)
+    log_dir = None if str(args.log_dir) == "-" else (args.log_dir or settings.data_dir / "logs")
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
     log = logging.getLogger("piecework.serve")
-    log.info("serving on http://127.0.0.1:%s (%s)", settings.http_port, ", ".join(
-        f"{role}-{i}:{p.pid}" for (role, i), p in children.items()))
+    supervisor = Supervisor({f"{role}-{i}": _starter(role, i, env, log_dir)
+                             for role, i in wanted}, log=log)  # fmt: skip
+    stop = _stop_on_signals()
+    supervisor.start_all()
+    log.info("serving on http://%s:%s (%s)", settings.http_host, settings.http_port,
+             ", ".join(f"{name}:{pid}" for name, pid in supervisor.pids().items()))
+    if log_dir is not None:
+        log.info("role logs: %s", log_dir / "<role>.log")
     while not stop.wait(0.5):
-        for spec, child in list(children.items()):
-            if child.poll() is not None:
-                log.warning("%s-%s exited with %s; restarting", *spec, child.returncode)
-                children[spec] = _spawn(*spec, env)
-    for child in children.values():
-        child.terminate()
-    for child in children.values():
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
+        supervisor.poll()
+    supervisor.stop()
     return 0

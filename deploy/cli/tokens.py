@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from broker.client import ApiError, Client
+from broker.client import Client
 from deploy.cli.client_commands import _client_args, _common, console, run_client
 from runtime.settings import Settings
 
@@ -46,23 +46,20 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.rotate and args.action != "issue":
         console.print("[red]--rotate is for `issue` only")
         return 2
-    try:
-        # The other client commands read PIECEWORK_TOKEN; the operator who started `serve`
-        # may only have PIECEWORK_OPERATOR_TOKEN set, so that is the fallback.
-        async with Client(args.url, args.token or settings.operator_token) as client:
-            if args.action == "issue":
-                result = await client.issue_token(args.actor_id, revoke_existing=args.rotate)
-            elif args.action == "list":
-                ids = await client.list_tokens(args.actor_id)
-                result = {"actor_id": args.actor_id, "token_ids": ids}
-            elif args.token_id is not None:
-                ids = await client.revoke_token(args.actor_id, args.token_id)
-                result = {"actor_id": args.actor_id, "revoked": ids}
-            else:
-                ids = await client.revoke_tokens(args.actor_id)
-                result = {"actor_id": args.actor_id, "revoked": ids}
-    except ApiError as exc:
-        console.print(f"[red]{exc}")
-        return 1
+    # The other client commands read PIECEWORK_TOKEN; the operator who started `serve`
+    # may only have PIECEWORK_OPERATOR_TOKEN set, so that is the fallback. A refusal is
+    # told by deploy.cli.main, in one line with a hint.
+    async with Client(args.url, args.token or settings.operator_token) as client:
+        if args.action == "issue":
+            result = await client.issue_token(args.actor_id, revoke_existing=args.rotate)
+        elif args.action == "list":
+            ids = await client.list_tokens(args.actor_id)
+            result = {"actor_id": args.actor_id, "token_ids": ids}
+        elif args.token_id is not None:
+            ids = await client.revoke_token(args.actor_id, args.token_id)
+            result = {"actor_id": args.actor_id, "revoked": ids}
+        else:
+            ids = await client.revoke_tokens(args.actor_id)
+            result = {"actor_id": args.actor_id, "revoked": ids}
     print(json.dumps(result))
     return 0
