@@ -22,6 +22,7 @@ from consumers.webhooks.schedule import RetryPolicy
 from consumers.webhooks.sender import Sender, SenderConfig
 from consumers.webhooks.store import WebhookStore
 from runtime.clock import SystemClock
+from runtime.metrics_roles import role_registry
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ def run_webhooks(settings: Settings, instance: str = "0") -> None:
     port = metrics_port(settings, instance)
     if port is not None:
         try:
-            start_http_server(port, addr=settings.metrics_host)
+            start_http_server(port, addr=settings.metrics_host,
+                              registry=role_registry("webhooks"))
             log.info("metrics of webhooks on http://%s:%s/metrics", settings.metrics_host, port)
         except OSError as exc:  # observability, not correctness: run on
             log.error("metrics of webhooks not served on port %s: %s", port, exc)

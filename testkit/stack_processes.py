@@ -155,10 +155,12 @@ def running_stack(
     partitions: int = 4,
     extra_env: Mapping[str, str] | None = None,
     ready_timeout: float = PATIENCE_S,
+    instance: str | None = None,
 ) -> Iterator[Stack]:
     """Start `roles` (and `extra_roles`, e.g. "webhooks") against fresh topics and an
     emptied Redis DB `redis_db`; stop them, drop the topics and free the DB after. One DB
-    per running stack (see _claim_db)."""
+    per running stack (see _claim_db). `instance` (default: the stack's random tag) "0"
+    gives each role its metrics port (ids are per topic prefix: no other stack fenced)."""
     unknown = set(extra_roles) - set(OPTIONAL_ROLES)
     if unknown:
         raise ValueError(f"extra_roles may name {OPTIONAL_ROLES}, not {sorted(unknown)}")
@@ -188,7 +190,8 @@ def running_stack(
         for role in roles:
             with open(stack.log(role), "wb") as out:
                 # A unique instance: its own transactional id, never fencing another stack's.
-                cmd = [sys.executable, "-m", "deploy.cli", "run", role, "--instance", tag]
+                cmd = [sys.executable, "-m", "deploy.cli", "run", role, "--instance",
+                       instance or tag]
                 stack.processes[role] = subprocess.Popen(
                     cmd, env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
                     start_new_session=True)

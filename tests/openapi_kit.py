@@ -7,6 +7,7 @@ from typing import Any
 import jsonschema_rs
 
 from broker.api.app import HANDLER_MODULES, HEALTH
+from broker.api.health import PROBES
 from broker.api.openapi import build_spec
 from broker.api.routes import ROUTES
 
@@ -15,7 +16,7 @@ assert HANDLER_MODULES  # importing the handlers fills ROUTES
 
 def document() -> dict[str, Any]:
     """What GET /openapi.json serves."""
-    return build_spec([*ROUTES, HEALTH], "test")
+    return build_spec([*ROUTES, HEALTH, *PROBES], "test")
 
 
 def as_json_schema(schema: Any) -> Any:

@@ -7,6 +7,7 @@ no process exports would stay empty (or silent) forever, and nothing else would 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
@@ -18,6 +19,7 @@ SUFFIXES = {
     "histogram": ("_bucket", "_count", "_sum", "_created"),
     "summary": ("", "_count", "_sum", "_created"),
     "gauge": ("",),
+    "info": ("_info",),
 }
 KEYWORDS = frozenset({"and", "or", "unless", "bool", "offset", "inf", "nan", "atan2"})
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
@@ -43,17 +45,31 @@ def sample_names(family: Metric) -> set[str]:
 
 
 def exported_names() -> set[str]:
-    """Every sample name piecework's processes can expose: runtime.metrics and the collector."""
+    """Every sample name piecework's processes can expose (runtime.metrics, the power and
+    backlog collectors, build info), and every series the recording rules make."""
+    from consumers.power.backlog import BacklogCollector
     from consumers.power.collector import PowerCollector
     from consumers.stores.memory_store import MemoryStore
     from runtime import metrics
+    from runtime.metrics_roles import role_registry
 
     families: list[Metric] = []
     for obj in vars(metrics).values():
         if isinstance(obj, MetricWrapperBase):
             families.extend(obj.describe())
     families.extend(PowerCollector(MemoryStore(), floors={}, auto_approve_seconds=0).describe())
-    names = set(BUILTIN)
+    families.extend(BacklogCollector(MemoryStore(), now_ms=lambda: 0).describe())
+    families.extend(f for f in role_registry("api").collect() if f.name == "piecework_build")
+    names = set(BUILTIN) | recorded_names()
     for family in families:
         names |= sample_names(family)
     return names
+
+
+def recorded_names() -> set[str]:
+    """The series deploy/prometheus/recording.yml records."""
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "deploy" / "prometheus" / "recording.yml"
+    groups = yaml.safe_load(path.read_text())["groups"]
+    return {rule["record"] for group in groups for rule in group["rules"]}

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from deploy import settings as stack_settings
 from deploy import stack
+from deploy.role_status import RoleState, role_states
 from deploy.topics import ensure_topics
 from runtime.settings import MAX_BROKERS, Settings
 
@@ -24,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, func, text in (
         ("up", cmd_up, "start Kafka and Redis if they are not running (idempotent)"),
         ("down", cmd_down, "stop the Kafka and Redis processes `up` started"),
-        ("status", cmd_status, "show what runs where; exit 3 unless all are up"),
+        ("status", cmd_status, "show Kafka, Redis and every role with its state and lag;"
+         " exit 3 unless Kafka and Redis are up"),
     ):
         parser = subparsers.add_parser(name, help=text, description=text)
         parser.set_defaults(func=func)
@@ -65,6 +67,17 @@ def _logs(states: Sequence[stack.ServiceState]) -> None:
             console.print(f"{st.name} logs: " + ", ".join(str(p) for p in st.logs))
 
 
+def _roles_table(roles: Sequence[RoleState]) -> Table:
+    table = Table(title="piecework roles (`piecework serve`)", title_justify="left")
+    for column in ("role", "instance", "metrics at", "state", "lag (records)"):
+        table.add_column(column, overflow="fold")
+    for r in roles:
+        colour = "green" if r.state in ("up", "ready") else "red"
+        table.add_row(r.role, r.instance, r.address, f"[{colour}]{r.state}[/]",
+                      "-" if r.lag is None else str(r.lag))  # fmt: skip
+    return table
+
+
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     began = time.monotonic()
     try:
@@ -101,4 +114,5 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     states = stack.status(cfg)
     console.print(_table(states, f"piecework stack (data dir {cfg.data_dir})"))
     _logs(states)
+    console.print(_roles_table(role_states(settings)))
     return 0 if all(st.up for st in states) else EXIT_NOT_RUNNING

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from kafka import KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.structs import OffsetAndMetadata
-from prometheus_client import REGISTRY
 
 from runtime.consumer_lag import group_lag, poll_once
+from runtime.metrics_roles import role_registry
 from runtime.settings import Settings
 from schemas.topics import Topics
 
@@ -35,7 +35,7 @@ def test_lag_counts_what_each_group_has_not_committed(
         poll_once(admin, settings)
 
     def lag_of(group: str) -> float | None:
-        return REGISTRY.get_sample_value("piecework_consumer_lag", {"group": group})
+        return role_registry("timers").get_sample_value("piecework_consumer_lag", {"group": group})
 
     assert lag_of("views") == 6
     assert lag_of("processor") == 1  # a group that never committed lags by the whole log

@@ -1,5 +1,6 @@
 """A real Prometheus scrapes the power collector over a real Redis and gets power_report's
-figures; the alert rules load and evaluate on them.
+figures, as gauges and as the recording rules' all-time ratios of the counters; the alert
+and recording rules load and evaluate on them.
 
 Debian's `prometheus` binary (installed by .ci/run) is started on a free loopback port
 with a generated config; missing, the test fails. The view keys have no prefix, so the
@@ -37,7 +38,8 @@ from tests.view_story import full_story
 PINNED_DB = os.environ.get("PIECEWORK_PROMETHEUS_TEST_DB")
 CANDIDATE_DBS = [int(PINNED_DB)] if PINNED_DB else [7, 6, 5]
 OWNER = "prometheus-test"
-RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules.yml"
+PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+RULES = [str(PROMETHEUS_DIR / "rules.yml"), str(PROMETHEUS_DIR / "recording.yml")]
 READY_TIMEOUT_S = 60.0
 T = TypeVar("T")
 
@@ -132,7 +134,7 @@ def test_prometheus_scrapes_power_report_figures(views: RedisStore, tmp_path: Pa
     config = tmp_path / "prometheus.yml"
     config.write_text(json.dumps({  # JSON is YAML
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(RULES)],
+        "rule_files": RULES,
         "scrape_configs": [{
             "job_name": "piecework-timers",
             "static_configs": [{"targets": [f"127.0.0.1:{exporter.server_port}"]}],
@@ -151,27 +153,37 @@ def test_prometheus_scrapes_power_report_figures(views: RedisStore, tmp_path: Pa
             'piecework_effective_hourly_wage{"currency": "EUR", "quantile": "0.9"}':
                 wage["p90"] / 1e6,
             'piecework_wage_floor{"currency": "EUR"}': floors["EUR"] / 1e6,
-            'piecework_unpaid_work_ratio{"currency": "EUR"}': want["unpaid_work_ratio"],
-            'piecework_rejection_rate{"currency": "EUR"}': want["rejection_rate"]["platform"],
             'piecework_take_rate{"currency": "EUR"}': want["take_rate"],
             'piecework_worker_earnings_gini{"currency": "EUR"}': want["gini"],
             'piecework_requester_spend_hhi{"currency": "EUR"}': want["hhi"],
-            'piecework_time_to_pay_seconds{"currency": "EUR", "quantile": "0.5"}':
-                want["time_to_pay_seconds"]["p50"],
-            'piecework_requester_rejection_rate{"currency": "EUR", "requester": "zeta"}':
-                want["rejection_rate"]["by_requester"]["zeta"],
+            'piecework_pay_total{"currency": "EUR"}': want["totals"]["paid"] / 1e6,
         }  # fmt: skip
         assert {k: got.get(k) for k in expected} == pytest.approx(expected)
         # Nobody was paid in USD: no wage figures that would read 0/h against its floor.
         assert not query(base, 'piecework_effective_hourly_wage{currency="USD"}')
+        # Figures no currency splits carry no currency label.
+        assert not query(base, '{__name__=~"piecework_(reviews|work_seconds)_total",'
+                               ' currency!=""}')  # fmt: skip
 
-        # The alert rules load and evaluate on real series: the story pays no one the floor.
-        def pending() -> set[str]:
-            return {a["labels"]["alertname"] for a in api(base, "alerts")["alerts"]}
+        # The recording rules' all-time ratios are the report's own figures.
+        def recorded() -> dict[str, float]:
+            return query(base, '{__name__=~"piecework:(rejection_rate|unpaid_work_ratio'
+                               '|requester_rejection_rate):ratio"}')  # fmt: skip
 
-        assert "PieceworkMedianWageBelowFloor" in wait_for(pending, process, log, "alerts")
+        ratios = wait_for(lambda: len(recorded()) >= 3 and recorded(), process, log,
+                          "recording rules")  # fmt: skip
+        assert ratios["piecework:rejection_rate:ratio{}"] == pytest.approx(
+            want["rejection_rate"]["platform"], abs=1e-6)
+        assert ratios["piecework:unpaid_work_ratio:ratio{}"] == pytest.approx(
+            want["unpaid_work_ratio"], abs=1e-6)
+        assert ratios['piecework:requester_rejection_rate:ratio{"requester": "zeta"}'] == (
+            pytest.approx(want["rejection_rate"]["by_requester"]["zeta"], abs=1e-6))
+
         groups = api(base, "rules")["groups"]
-        unhealthy = [r["name"] for g in groups for r in g["rules"] if r["health"] == "err"]
+        assert {g["name"] for g in groups} >= {"piecework-power", "piecework-power-ratios",
+                                               "piecework-rejection-outliers"}  # fmt: skip
+        unhealthy = [(r["name"], r.get("lastError")) for g in groups for r in g["rules"]
+                     if r["health"] == "err"]  # fmt: skip
         assert not unhealthy, unhealthy
     finally:
         stop(process)

@@ -14,11 +14,11 @@ import time
 import pytest
 from kafka import KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
-from prometheus_client import REGISTRY
 
 from broker.api.gateway import CommandGateway
 from runtime.deadletter import DeadLetter
 from runtime.kafka_io import read_topic
+from runtime.metrics_roles import role_registry
 from schemas.codec import decode_reply, encode_command
 from schemas.commands import ClaimTask, DepositFunds, PostTasks, SubmitWork, TaskSpec
 from schemas.envelope import CommandEnvelope, Reply
@@ -38,7 +38,7 @@ def env(command_id: str, actor: str, role: str, command) -> CommandEnvelope:
 
 
 def aborts() -> float:
-    return REGISTRY.get_sample_value("piecework_transaction_aborts_total") or 0.0
+    return role_registry("processor").get_sample_value("piecework_transaction_aborts_total") or 0.0
 
 
 async def live_claim(gateway: CommandGateway, requester: str) -> tuple[str, str]:

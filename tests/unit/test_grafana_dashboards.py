@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from deploy.grafana import build
 from tests.promql_names import exported_names, metric_names
 
 GRAFANA = Path(__file__).resolve().parents[2] / "deploy" / "grafana"
@@ -66,7 +67,15 @@ def test_dashboard_is_valid_for_provisioning(path: Path) -> None:
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,40}", dashboard["uid"])
     assert dashboard["title"] and dashboard.get("id") is None  # ids belong to Grafana's db
     assert dashboard["panels"]
-    uids = datasource_uids()
+    # No hard-coded data source: a `datasource` variable of Prometheus type, used everywhere.
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert (variables["datasource"]["type"], variables["datasource"]["query"]) == (
+        "datasource", "prometheus")
+    assert datasource_uids(), "a provisioned data source for the variable to pick"
+    uids = {"${datasource}"}
+    for var in variables.values():
+        if var["type"] == "query":
+            assert var["datasource"]["uid"] in uids, var["name"]
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(set(ids)) == len(ids), "panel ids must be unique"
     for panel in dashboard["panels"]:
@@ -87,3 +96,21 @@ def test_every_query_names_only_exported_metrics(path: Path) -> None:
         names = metric_names(expr)
         assert names, f"{path.name} {where}: no metric in {expr!r}"
         assert names <= exported, f"{path.name} {where}: not exported: {names - exported}"
+
+
+def test_the_dead_letter_panel_counts_series_born_in_the_window() -> None:
+    """A labelled counter is born at 1, which increase() cannot see: the panel adds the
+    series absent 5 minutes ago, as the PieceworkDeadLetters alert does."""
+    operations = load(GRAFANA / "dashboards" / "piecework" / "operations.json")
+    (panel,) = [p for p in operations["panels"] if p["title"].startswith("Dead letters")]
+    (expr,) = [t["expr"] for t in panel["targets"]]
+    assert "increase(piecework_dead_letters_total[5m])" in expr
+    assert "piecework_dead_letters_total unless piecework_dead_letters_total offset 5m" in expr
+
+
+@pytest.mark.parametrize("name", sorted(build.DASHBOARDS))
+def test_the_committed_json_is_what_the_code_produces(name: str) -> None:
+    committed = (GRAFANA / "dashboards" / "piecework" / name).read_text(encoding="utf-8")
+    assert committed == build.text(build.DASHBOARDS[name]), (
+        f"{name} differs from deploy/grafana/build.py: run .venv/bin/python -m"
+        " deploy.grafana.build")

@@ -148,6 +148,7 @@ def test_topic_catalogue_keeps_events_and_dead_letters_forever():
         "piecework.events",
         "piecework.replies",
         "piecework.dead-letter",
+        "piecework.checkpoints",
     }
     assert configs["piecework.events"] == {"retention.ms": "-1"}
     assert configs["piecework.dead-letter"] == {"retention.ms": "-1"}
@@ -192,7 +193,10 @@ def test_docker_compose_file_validates():
     # No skip: .ci/run installs docker-compose; a missing binary must fail here.
     binary = shutil.which("docker-compose")
     assert binary, "docker-compose not installed (apt-get install -y docker-compose)"
-    result = subprocess.run([binary, "config", "-q"], cwd=REPO, capture_output=True, text=True)
+    # The API has no default operator token: compose needs one (tests/unit/test_compose.py).
+    env = {**os.environ, "PIECEWORK_OPERATOR_TOKEN": "t" * 32}
+    result = subprocess.run([binary, "config", "-q"], cwd=REPO, capture_output=True, text=True,
+                            env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
 
 

@@ -1,19 +1,24 @@
-"""The power collector: a stub report in, Prometheus gauges out, computed at most once
-per cache period. (The live power_report is exercised by the integration test.)"""
+"""The power collector: a report in, Prometheus gauges and counters out, computed at most
+once per cache period. Gauges from a stub report; counters from a log folded into a
+MemoryStore, against the report of the same store. (Live Redis: the integration test.)"""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from broker.domain.policy import Policy
+from consumers.engine.runner import fold_log
 from consumers.power.collector import PowerCollector
-from consumers.power.gauges import samples, top_by_reviews
+from consumers.power.counters import OTHER, labelled
+from consumers.power.figures import power_report
+from consumers.power.gauges import platform_samples, samples
+from consumers.power.snapshot import PowerData, Requester
 from consumers.stores.memory_store import MemoryStore
-from consumers.stores.ops import Entry, hincrby, offsets_key
-from consumers.stores.store import Reader
-from consumers.views import power
+from tests.view_story import full_story
 
 FLOORS = {"EUR": 6_000_000, "USD": 7_250_000}
 STUB: dict[str, Any] = {
@@ -24,7 +29,7 @@ STUB: dict[str, Any] = {
     "share_below_floor": 0.75,
     "unpaid_work_ratio": 0.33,
     "rejection_rate": {"platform": 0.05, "by_requester": {f"r{i}": i / 100 for i in range(12)}},
-    "rejection_outliers": ["r11", "r10"],
+    "rejection_outliers": [{"requester": "r11"}, {"requester": "r10"}],
     "overturned": {"count": 2, "share": 0.1},
     "time_to_pay_seconds": {"p50": 3600.0, "p95": None},
     "hhi": 0.42,
@@ -48,11 +53,11 @@ class CountingReport:
         self.calls: list[tuple[str, int, int]] = []
         self.fail = fail
 
-    def __call__(self, reader: Reader, currency: str, floor: int, top_k: int = 10) -> dict:
-        self.calls.append((currency, floor, top_k))
+    def __call__(self, data: PowerData, floor: int, top_k: int = 10) -> dict:
+        self.calls.append((data.currency, floor, top_k))
         if self.fail:
             raise ConnectionError("redis is away")
-        return {**STUB, "currency": currency}
+        return {**STUB, "currency": data.currency}
 
 
 def collector(report: CountingReport, clock: Clock | None = None) -> PowerCollector:
@@ -77,39 +82,82 @@ def scrape(c: PowerCollector) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 
 
 def test_money_leaves_micro_units_and_quantiles_become_labels() -> None:
-    got = {(name, labels): value for name, labels, value in samples("EUR", STUB, ["r2"])}
+    got = {(name, labels): value for name, labels, value in samples("EUR", STUB)}
     assert got[("piecework_effective_hourly_wage", ("EUR", "0.5"))] == 2.1
     assert got[("piecework_effective_hourly_wage", ("EUR", "0.1"))] == 0.8
     assert got[("piecework_effective_hourly_wage", ("EUR", "0.9"))] == 7.25
-    assert got[("piecework_time_to_pay_seconds", ("EUR", "0.5"))] == 3600.0
-    assert ("piecework_time_to_pay_seconds", ("EUR", "0.95")) not in got  # None: no sample
-    assert got[("piecework_requester_rejection_outliers", ("EUR",))] == 2
-    assert got[("piecework_tasks_below_wage_floor_ratio", ("EUR",))] == 0.4
     assert got[("piecework_worker_dependency_ratio", ("EUR", "0.9"))] == 1.0
 
 
-def reviewed(counts: dict[str, int]) -> MemoryStore:
+def test_figures_no_currency_splits_carry_no_currency_label() -> None:
+    got = {name: (labels, value) for name, labels, value in platform_samples(STUB)}
+    assert got == {"piecework_requester_rejection_outliers": ((), 2.0),
+                   "piecework_overturned_rejections_ratio": ((), 0.1),
+                   "piecework_tasks_below_wage_floor_ratio": ((), 0.4)}  # fmt: skip
+    per_currency = {name for name, _, _ in samples("EUR", STUB)}
+    assert not per_currency & set(got)
+
+
+def requester(rid: str, reviewed: int) -> Requester:
+    return Requester(rid, 0, 0, reviewed, 0, 0, 0, 0, 0)
+
+
+def test_requester_labels_are_the_top_k_by_reviews_then_the_flagged() -> None:
+    reqs = [requester("r5", 50), requester("r7", 40), requester("r2", 40), requester("r9", 1),
+            requester("r0", 0)]
+    assert labelled(reqs, [], 3) == ["r5", "r2", "r7"]
+    # a flagged requester outside the top k is named too, so the alert can see it
+    assert labelled(reqs, ["r9", "r5"], 3) == ["r5", "r2", "r7", "r9"]
+    assert labelled(reqs, [], 10) == ["r5", "r2", "r7", "r9"]  # none without reviews
+
+
+def folded() -> MemoryStore:
     store = MemoryStore()
-    ops = tuple(hincrby(power.requester_key(r), "reviewed", n) for r, n in counts.items())
-    store.apply([Entry(offsets_key(power.VIEW), 0, 0, ops)])
+    fold_log(full_story().records, store)
     return store
 
 
-def test_requester_labels_are_the_top_k_by_reviews() -> None:
-    store = reviewed({"r5": 50, "r7": 40, "r2": 40, "r9": 1})
-    top = top_by_reviews(store, STUB["rejection_rate"]["by_requester"], 3)
-    assert top == ["r5", "r2", "r7"]
-    rates = {labels[1]: value for name, labels, value in samples("EUR", STUB, top)
-             if name == "piecework_requester_rejection_rate"}  # fmt: skip
-    assert rates == {"r5": 0.05, "r2": 0.02, "r7": 0.07}
+def test_counters_sum_to_the_reports_totals_and_their_ratios_are_its_figures() -> None:
+    store, floors = folded(), Policy().wage_floors
+    got = scrape(PowerCollector(store, floors, 259_200, top_k=1))
+    want = power_report(store, "EUR", floors["EUR"])
+    totals = want["totals"]
+
+    def value(name: str, **labels: str) -> float:
+        return got[(name, tuple(sorted(labels.items())))]
+
+    assert value("piecework_reviews_total") == totals["reviewed"]
+    assert value("piecework_rejections_total") == totals["rejected"]
+    assert value("piecework_work_seconds_total") == totals["work_ms"] / 1000
+    assert value("piecework_pay_total", currency="EUR") == totals["paid"] / 1e6
+    assert value("piecework_fees_total", currency="EUR") == totals["fees"] / 1e6
+    # recording.yml's all-time ratios give the report's figures
+    unpaid = (value("piecework_abandoned_work_seconds_total")
+              + value("piecework_rejected_work_seconds"))  # fmt: skip
+    assert unpaid / value("piecework_work_seconds_total") == pytest.approx(
+        want["unpaid_work_ratio"], abs=1e-6)
+    rate = value("piecework_rejections_total") / value("piecework_reviews_total")
+    assert rate == pytest.approx(want["rejection_rate"]["platform"], abs=1e-6)
+    # top 1 by reviews named, the rest as "other": each family sums to the platform's
+    named = {dict(labels)["requester"] for name, labels in got
+             if name == "piecework_requester_reviews_total"}  # fmt: skip
+    assert len(named - {OTHER}) == 1 and OTHER in named
+    by_requester = sum(v for (name, _), v in got.items()
+                       if name == "piecework_requester_reviews_total")  # fmt: skip
+    assert by_requester == totals["reviewed"]
+    pay = sum(v for (name, _), v in got.items() if name == "piecework_requester_pay_total")
+    assert pay == pytest.approx(totals["paid"] / 1e6)
+    # the time-to-pay histogram counts every approval
+    assert value("piecework_time_to_pay_seconds_count") == want["time_to_pay_seconds"]["approvals"]
+    assert value("piecework_time_to_pay_seconds_bucket", le="+Inf") == value(
+        "piecework_time_to_pay_seconds_count")
 
 
 def test_the_collector_labels_only_top_k_requesters() -> None:
-    c = PowerCollector(reviewed({f"r{i}": i for i in range(12)}), FLOORS, 259_200, top_k=3,
-                       report=CountingReport())  # fmt: skip
-    labelled = {dict(labels)["requester"] for name, labels in scrape(c)
-                if name == "piecework_requester_rejection_rate"}  # fmt: skip
-    assert labelled == {"r11", "r10", "r9"}
+    c = PowerCollector(folded(), Policy().wage_floors, 259_200, top_k=1)
+    labelled_now = {dict(labels)["requester"] for name, labels in scrape(c)
+                    if name == "piecework_requester_rejections_total"}  # fmt: skip
+    assert len(labelled_now) == 2  # one requester and "other"
 
 
 def test_one_report_per_currency_per_cache_period_however_many_scrapes() -> None:
@@ -141,8 +189,8 @@ def test_the_exposition_carries_floors_delays_and_power() -> None:
     assert 'piecework_effective_hourly_wage{currency="EUR",quantile="0.5"} 2.1' in text
     assert 'piecework_wage_floor{currency="USD"} 7.25' in text
     assert "piecework_auto_approve_seconds 259200.0" in text
-    # no reviews in the store: ties broken by id, r0, r1, r10
-    assert 'piecework_requester_rejection_rate{currency="EUR",requester="r1"} 0.01' in text
+    assert "piecework_reviews_total 0.0" in text  # an empty store: counters at zero
+    assert "_created" not in text
 
 
 def test_a_failed_report_drops_the_power_gauges_but_not_the_scrape() -> None:
@@ -157,8 +205,8 @@ def test_a_failed_report_drops_the_power_gauges_but_not_the_scrape() -> None:
 
 
 def test_a_currency_nobody_paid_in_has_no_power_gauges_unless_pinned() -> None:
-    def report(reader: Reader, currency: str, floor: int, top_k: int = 10) -> dict:
-        return {**STUB, "totals": {"gross_spend": 1_000 if currency == "EUR" else 0}}
+    def report(data: PowerData, floor: int, top_k: int = 10) -> dict:
+        return {**STUB, "totals": {"gross_spend": 1_000 if data.currency == "EUR" else 0}}
 
     def currencies(c: PowerCollector) -> set[str]:
         return {dict(labels)["currency"] for name, labels in scrape(c)

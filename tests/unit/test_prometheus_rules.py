@@ -32,8 +32,9 @@ def rules() -> list[dict]:
 
 @pytest.mark.parametrize(
     "args",
-    [("check", "rules", "rules.yml"), ("check", "config", "prometheus.yml")],
-    ids=["rules", "config"],
+    [("check", "rules", "rules.yml"), ("check", "rules", "recording.yml"),
+     ("check", "config", "prometheus.yml"), ("check", "config", "prometheus-compose.yml")],
+    ids=["rules", "recording", "config", "compose-config"],
 )
 def test_promtool_accepts_the_files(args: tuple[str, ...]) -> None:
     done = promtool(*args)
@@ -56,6 +57,8 @@ def test_every_alert_is_tested_firing_and_silent() -> None:
 
 def test_rules_read_only_metrics_piecework_exports() -> None:
     exported = exported_names()
-    for rule in rules():
+    recording = yaml.safe_load((PROMETHEUS_DIR / "recording.yml").read_text())["groups"]
+    for rule in rules() + [rule for group in recording for rule in group["rules"]]:
         unknown = metric_names(rule["expr"]) - exported
-        assert not unknown, f"{rule['alert']} reads metrics nobody exports: {unknown}"
+        name = rule.get("alert") or rule["record"]
+        assert not unknown, f"{name} reads metrics nobody exports: {unknown}"

@@ -1,0 +1,1 @@
+"""Grafana provisioning: dashboards generated as code (build.py), data sources."""
