@@ -149,7 +149,7 @@ def _direct(store: Any, requester: str, batch: str, limit: int) -> Callable:
 
 
 def _raw(client: Any, key: str, limit: int, hashes: bool) -> Callable:
-    from consumers.views.tasks_view import task_key
+    from consumers.views.task_record import slot
 
     def step(cursor: Any) -> tuple[int, Any]:
         low = "-inf" if cursor is None else f"({cursor[0]}"  # task scores are unique
@@ -157,8 +157,8 @@ def _raw(client: Any, key: str, limit: int, hashes: bool) -> Callable:
         page = found[:limit]
         if hashes:
             pipe = client.pipeline(transaction=False)
-            for member, _ in page:
-                pipe.hgetall(task_key(member))
+            for bucket in dict.fromkeys(slot(m)[0] for m, _ in page):  # as the API reads them
+                pipe.hgetall(bucket)
             pipe.execute()
         more = len(found) > limit
         return len(page), (int(page[-1][1]), page[-1][0]) if more else None

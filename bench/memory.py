@@ -50,9 +50,11 @@ def _posted(i: int) -> Any:
     from schemas.events import TaskClaimed, TaskPosted
 
     spec = task_spec(i)
-    r = f"req{i % 200}"
-    task_id = f"{r}:b{i // 1_000}:{i % 1_000}"
-    event = TaskPosted(task_id, r, f"b{i // 1_000}", spec["kind"], spec["title"], spec["reward"],
+    # Ids as the API mints them: a requester's batch of 1,000 posted as two 500-task
+    # chunks, indexes 0-499 in each (the tasks view keeps 32 consecutive ones a hash).
+    r, batch = f"req{(i // 1_000) % 200}", f"b{i // 1_000}.{(i % 1_000) // 500}"
+    task_id = f"{r}:{batch}:{i % 500}"
+    event = TaskPosted(task_id, r, batch, spec["kind"], spec["title"], spec["reward"],
                        6_000, "EUR", 1, 900, T0 + 7 * 86_400_000, 259_200, 15, 0, ("fold",),
                        spec["payload"], None, False)  # fmt: skip
     out = [EventEnvelope(f"c{i}/1", f"task:{task_id}", 1, T0 + i, f"c{i}", f"c{i}", f"c{i}",

@@ -11,6 +11,7 @@ and the sizes of the brief (about ten minutes). Each bench is a module of bench/
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -27,7 +28,11 @@ from bench import common
 from bench.report import render
 
 BENCHES = ("ingest", "claims", "peer", "e2e", "replay", "memory", "webhooks", "feed",
-           "listings")
+           "listings", "e2e_suites")
+# Old beside new in one run (issue 14, docs/DESIGN.md "Decisions by measurement"): each
+# module has for_run(quick) and section(result); they need no stack.
+COMPARISONS = ("redis_memory", "codec_compare", "json_compare", "kafka_client_compare")
+BENCHES += COMPARISONS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +80,15 @@ def main(argv: list[str] | None = None) -> int:
         from bench import listings
 
         report += "\n" + listings.section(results["benches"]["listings"])
+    if "e2e_suites" in results["benches"]:  # rendered by bench/e2e_suites.py, as webhooks
+        from bench import e2e_suites
+
+        report += "\n" + e2e_suites.section(results["benches"]["e2e_suites"],
+                                            results["benches"].get("e2e"))
+    for name in COMPARISONS:
+        if "error" not in results["benches"].get(name, {"error": "not run"}):
+            report += "\n" + importlib.import_module(f"bench.{name}").section(
+                results["benches"][name])
     Path(args.out).write_text(report)
     common.console.print(f"wrote {args.out} in {results['total_seconds']:.0f} s")
     return 0
@@ -119,6 +133,12 @@ def _one(name: str, quick: bool, shared: Any, profile: bool, results: dict) -> d
         from bench import listings
 
         return listings.run(quick, stack=shared)  # its own api on the bench DB when none is shared
+    if name == "e2e_suites":
+        from bench import e2e_suites
+
+        return e2e_suites.run(quick, stack=shared)  # suites, then the peer in suites
+    if name in COMPARISONS:
+        return importlib.import_module(f"bench.{name}").for_run(quick)
     raise ValueError(f"unknown bench {name!r} (known: {', '.join(BENCHES)})")
 
 

@@ -33,7 +33,7 @@ from broker.api.services import Services
 from broker.api.shaping import typed
 from consumers.queries import listings
 from consumers.stores.store import Reader
-from consumers.views import ledger, tasks_view
+from consumers.views import ledger, task_record, tasks_view
 from schemas.ids import requester_of_task
 from schemas.money import CURRENCIES
 
@@ -67,7 +67,9 @@ def _may_see(actor: Actor, task_id: str, worker_id: str | None = None) -> None:
        ok={200: "the task"}, errors=READ, out=Task)
 async def get_task(request: web.Request, actor: Actor, svc: Services) -> web.Response:
     task_id = request.match_info["task_id"]
-    found = await _hash(svc, tasks_view.task_key(task_id), "task")
+    found = await _off_loop(task_record.read_task, svc.views, task_id)
+    if not found:
+        raise ApiError(404, "not_found", "no task (views may lag the log by a moment)")
     if actor.role == "requester":
         _may_see(actor, task_id)  # workers may read any task: they must see it to do it
     return reply(typed(Task, listings.task_row(task_id, found)))

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from consumers.stores.store import Reader, Scored
-from consumers.views import batches, tasks_view
+from consumers.views import batches, task_record, tasks_view
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -159,7 +159,7 @@ def batch_tasks_page(reader: Reader, requester: str, batch: str, status: str | N
         raise BadQuery(f"status must be one of {', '.join(batches.TASK_STATUSES)}")
     items, after = page(reader, batches.tasks_key(requester, batch, status), cursor, limit)
     ids = [t for t, _ in items]
-    found = reader.hgetall_many([tasks_view.task_key(t) for t in ids])
+    found = task_record.read_tasks(reader, ids)
     return [task_row(t, f) for t, f in zip(ids, found, strict=True)], after
 
 

@@ -147,6 +147,14 @@ class MemoryStore:
             if not s:
                 del self.data[key]
 
+    def _zmin(self, op: Op) -> None:
+        _, key, zset, member = op
+        values = self._read(key, dict).values()
+        if values:
+            self._zadd(("ZADD", zset, str(min(int(v) for v in values)), member))
+        else:
+            self._zrem(("ZREM", zset, member))
+
     def _zsync(self, op: Op) -> None:
         _, meta_key, member = op
         meta = self.data.get(meta_key)
@@ -156,10 +164,34 @@ class MemoryStore:
         zkey, score = meta.get("zset"), meta.get("score")
         if zkey is None or score is None:
             return
-        if int(meta.get("free", 0)) > 0:
-            self._zadd(("ZADD", str(zkey), score, member))
+        free = int(meta.get("free", 0))
+        if free > 0:
+            self._zadd(("ZADD", str(zkey), str(score), member))
         else:
             self._zrem(("ZREM", str(zkey), member))
+        tally = meta.get("tally")
+        if tally is not None:
+            self._tally(meta, str(tally), max(free, 0), int(meta.get("counted", 0)))
+
+    def _tally(self, meta: Hash, tally: str, now: int, before: int) -> None:
+        """ZSYNC's sum of a member into its group (consumers/stores/ops.py), as the Lua does."""
+        if now == before:
+            return
+        self._hincrby(("HINCRBY", tally, "free", str(now - before)))
+        if (now > 0) != (before > 0):
+            self._hincrby(("HINCRBY", tally, "open_tasks", "1" if now > 0 else "-1"))
+        if now > 0:
+            meta["counted"] = str(now)
+        else:
+            meta.pop("counted", None)  # never empties it: `free` stays
+        group = self.data[tally]
+        zkey, score, member = group.get("zset"), group.get("score"), group.get("group_id")
+        if zkey is None or score is None or member is None:
+            return
+        if int(group.get("free", 0)) > 0:
+            self._zadd(("ZADD", str(zkey), str(score), str(member)))
+        else:
+            self._zrem(("ZREM", str(zkey), str(member)))
 
     def _feed(self, op: Op) -> None:
         _, base, member, keep = op
@@ -199,6 +231,11 @@ class MemoryStore:
 
     def hgetall_many(self, keys: Sequence[str]) -> list[dict[str, str]]:
         return [self.hgetall(k) for k in keys]
+
+    def hmget(self, key: str, fields: Sequence[str]) -> list[str | None]:
+        h = self._read(key, dict)
+        return [None if (v := h.get(f)) is None else v if v.__class__ is str else str(v)
+                for f in fields]  # fmt: skip
 
     def smembers(self, key: str) -> set[str]:
         return set(self._read(key, set))

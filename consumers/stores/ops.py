@@ -18,6 +18,12 @@ Op = tuple[str, ...]
 # named by the hash field `zset` at score `score` if the hash field `free` is > 0,
 # else remove it. The queue needs it because a release does not carry the task's
 # priority or qualifications (only its task id), so the score and set live in the hash.
+# A meta hash with a `tally` field (the task groups view) also keeps a sum of its members:
+# the hash named by `tally` counts `free` (the sum of max(free, 0) of its members, each
+# member's last counted value kept in its `counted` field) and `open_tasks` (members with
+# free > 0), and, when that changes, is itself synced the same way with member `group_id`
+# (its own `zset` and `score`). So a group's counts and its place in an index follow a
+# release that names only the task, without the projection reading anything.
 ZSYNC = "ZSYNC"
 # FEED base member keep: ZADD `member` to `{base}:{partition}` scored by the event's own
 # position (the entry's partition and position, which a projection does not see), then, if
@@ -26,8 +32,13 @@ ZSYNC = "ZSYNC"
 # view (consumers/views/feed.py) needs it: its cursor is a log position.
 FEED = "FEED"
 # Ops the stores accept; anything else is a projection bug and fails loudly.
+# ZMIN hash zset member: score `member` in `zset` by the least value of `hash` (integers
+# below 2**53), or remove it if the hash is empty. The deadlines view needs it: task
+# expiries are kept 32 tasks a hash (index -> instant), and the sorted set the timer reads
+# holds one entry per hash, due when its earliest task is, whichever tasks have closed.
+ZMIN = "ZMIN"
 COMMANDS = frozenset({"HINCRBY", "HSET", "HSETNX", "HDEL", "ZADD", "ZREM", "SADD", "SREM", ZSYNC,
-                      FEED})
+                      FEED, ZMIN})
 
 
 def _value(value: Value) -> str:
@@ -81,6 +92,10 @@ def zsync(meta_key: str, member: str) -> Op:
 
 def feed(base: str, member: str, keep: int) -> Op:
     return (FEED, base, member, str(keep))
+
+
+def zmin(key: str, zset: str, member: str) -> Op:
+    return (ZMIN, key, zset, member)
 
 
 def feed_floor_key(base: str) -> str:

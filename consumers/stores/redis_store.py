@@ -5,7 +5,7 @@ partition (hash `pw:{view}:offsets`), so at-least-once redelivery is a no-op. Ev
 value travels as a string: Lua 5.1 numbers are doubles, which would round amounts,
 offsets and scores if they crossed the script as numbers.
 Commands used, all present in Redis 7.0: EVALSHA/EVAL, HGET, HMGET, HSET, HSETNX,
-HINCRBY, HDEL, ZADD, ZREM, ZCARD, ZPOPMIN, PUBLISH, SADD, SREM, HGETALL, SMEMBERS,
+HINCRBY, HDEL, ZADD, ZREM, ZCARD, ZPOPMIN, PUBLISH, SADD, SREM, HVALS, HGETALL, SMEMBERS,
 SMISMEMBER (6.2+), ZRANGE, ZRANGEBYSCORE, SCAN, TYPE.
 """
 
@@ -50,13 +50,45 @@ for i = 1, #entries do
           redis.call('HSET', op[2] .. ':floor', part, gone[2])
         end
         woken[op[2]] = true
+      elseif op[1] == 'ZMIN' then
+        local least, text = nil, nil
+        for _, v in ipairs(redis.call('HVALS', op[2])) do
+          local n = tonumber(v)
+          if least == nil or n < least then least, text = n, v end
+        end
+        if text then redis.call('ZADD', op[3], text, op[4])
+        else redis.call('ZREM', op[3], op[4]) end
       elseif op[1] == 'ZSYNC' then
-        local meta = redis.call('HMGET', op[2], 'free', 'zset', 'score')
+        local meta = redis.call('HMGET', op[2], 'free', 'zset', 'score', 'tally', 'counted')
         if meta[2] and meta[3] then
-          if (tonumber(meta[1]) or 0) > 0 then
+          local free = tonumber(meta[1]) or 0
+          if free > 0 then
             redis.call('ZADD', meta[2], meta[3], op[3])
           else
             redis.call('ZREM', meta[2], op[3])
+          end
+          if meta[4] then
+            local now, before = math.max(free, 0), tonumber(meta[5]) or 0
+            if now ~= before then
+              local tally = meta[4]
+              redis.call('HINCRBY', tally, 'free', now - before)
+              if (now > 0) ~= (before > 0) then
+                redis.call('HINCRBY', tally, 'open_tasks', now > 0 and 1 or -1)
+              end
+              if now > 0 then
+                redis.call('HSET', op[2], 'counted', now)
+              else
+                redis.call('HDEL', op[2], 'counted')
+              end
+              local t = redis.call('HMGET', tally, 'free', 'zset', 'score', 'group_id')
+              if t[2] and t[3] and t[4] then
+                if (tonumber(t[1]) or 0) > 0 then
+                  redis.call('ZADD', t[2], t[3], t[4])
+                else
+                  redis.call('ZREM', t[2], t[4])
+                end
+              end
+            end
           end
         end
       else
@@ -118,6 +150,9 @@ class RedisStore:
         for key in keys:
             pipe.hgetall(key)
         return pipe.execute()
+
+    def hmget(self, key: str, fields: Sequence[str]) -> list[str | None]:
+        return self.client.hmget(key, list(fields))
 
     def smembers(self, key: str) -> set[str]:
         return self.client.smembers(key)

@@ -147,6 +147,30 @@ def test_zsync_follows_the_free_counter(store: Store) -> None:
     assert store.scan("pw:t:") == ["pw:t:task:1"]
 
 
+def test_zsync_with_a_tally_sums_its_members_and_syncs_the_group(store: Store) -> None:
+    group = "pw:t:meta:g"
+    run(store, hset(group, "zset", "pw:t:groups"), hset(group, "score", 9),
+        hset(group, "group_id", "g"))  # fmt: skip
+    for n, task in enumerate(("a", "b")):
+        meta = f"pw:t:task:{task}"
+        run(store, hset(meta, "zset", "pw:t:tasks"), hset(meta, "score", n),
+            hset(meta, "tally", group), hincrby(meta, "free", 2), zsync_op(meta, task),
+            offset=n + 1)  # fmt: skip
+    assert store.hgetall(group)["free"] == "4" and store.hgetall(group)["open_tasks"] == "2"
+    assert store.zrange_many([("pw:t:groups", 0, -1)]) == [[("g", 9.0)]]
+    run(store, hincrby("pw:t:task:a", "free", -2), zsync_op("pw:t:task:a", "a"), offset=3)
+    assert (store.hgetall(group)["free"], store.hgetall(group)["open_tasks"]) == ("2", "1")
+    assert store.hgetall("pw:t:task:a") == {"free": "0", "zset": "pw:t:tasks", "score": "0",
+                                            "tally": group}  # fmt: skip
+    run(store, hincrby("pw:t:task:b", "free", -(1 << 40)), zsync_op("pw:t:task:b", "b"),
+        hincrby("pw:t:task:b", "free", 1), zsync_op("pw:t:task:b", "b"), offset=4)  # fmt: skip
+    assert (store.hgetall(group)["free"], store.hgetall(group)["open_tasks"]) == ("0", "0")
+    assert store.scan("pw:t:groups") == [] and store.scan("pw:t:tasks") == []
+    run(store, hincrby("pw:t:task:a", "free", 1), zsync_op("pw:t:task:a", "a"), offset=5)
+    assert store.zrange_many([("pw:t:groups", 0, -1)]) == [[("g", 9.0)]]
+    assert store.hgetall(group)["free"] == "1"
+
+
 def test_feed_scores_by_position_keeps_a_window_and_records_the_floor(store: Store) -> None:
     base = "pw:t:feed"
     for n in range(5):  # two partitions, positions far above 2**32

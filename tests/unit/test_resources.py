@@ -15,7 +15,7 @@ from consumers.engine.runner import fold_log
 from consumers.queries import listings
 from consumers.stores.memory_store import MemoryStore
 from consumers.views import batches as bv
-from consumers.views import ledger
+from consumers.views import ledger, task_record
 from consumers.views import tasks_view as tv
 from schemas.money import CURRENCIES
 from schemas.rules import KINDS
@@ -52,6 +52,15 @@ def keys(store: MemoryStore, prefix: str) -> list[str]:
     return sorted(store.scan(prefix))
 
 
+def task_ids(store: MemoryStore) -> list[str]:
+    """Every task the tasks view holds: a bucket's plain-index fields are its tasks."""
+    found = []
+    for key in keys(store, task_record.BUCKET):
+        head = key.removeprefix(task_record.BUCKET).rpartition(":")[0]
+        found += [f"{head}:{f}" for f in store.hgetall(key) if f.isdigit()]
+    return sorted(found)
+
+
 def served(spec: dict, model: object) -> dict:
     """The model as served, after checking it against the document's schema of it."""
     value = plain(model)
@@ -60,11 +69,11 @@ def served(spec: dict, model: object) -> dict:
 
 
 def test_every_task_claim_and_submission_is_served_typed(store, spec) -> None:
-    tasks = keys(store, "pw:tasks:task:")
+    tasks = task_ids(store)
     assert len(tasks) == 5
-    for key in tasks:
-        task_id = key.removeprefix("pw:tasks:task:")
-        task = served(spec, typed(r.Task, listings.task_row(task_id, store.hgetall(key))))
+    for task_id in tasks:
+        found = task_record.read_task(store, task_id)
+        task = served(spec, typed(r.Task, listings.task_row(task_id, found)))
         assert type(task["reward"]) is int and type(task["below_wage_floor"]) is bool
         assert isinstance(task["qualifications"], list) and isinstance(task["payload"], dict)
     statuses = set()
@@ -86,7 +95,7 @@ def test_every_task_claim_and_submission_is_served_typed(store, spec) -> None:
 
 
 def test_a_task_without_claims_counts_zero_and_has_no_close(store, spec) -> None:
-    found = store.hgetall(tv.task_key("acme:b1:2"))  # never claimed
+    found = task_record.read_task(store, "acme:b1:2")  # never claimed
     assert "claimed" not in found
     task = served(spec, typed(r.Task, listings.task_row("acme:b1:2", found)))
     assert task["claimed"] == 0 and task["bonus_amount"] == 0 and task["closed_at"] is None
@@ -128,8 +137,8 @@ def test_the_models_name_every_figure_the_views_keep(store) -> None:
     assert names(r.WorkerAccount) == set(ledger._SUMS["worker"])
     assert names(r.RequesterAccount) == set(ledger._SUMS["requester"])
     assert {*listings.BATCH_COUNTERS, "posted_at", "currency"} <= names(r.Batch)
-    for key in keys(store, "pw:tasks:task:"):
-        assert set(store.hgetall(key)) <= names(r.Task)
+    for task_id in task_ids(store):
+        assert set(task_record.read_task(store, task_id)) <= names(r.Task)
 
 
 def test_typed_converts_view_text_by_annotation() -> None:
@@ -157,6 +166,6 @@ def test_a_task_posted_by_reference_has_a_null_payload(spec) -> None:
     story = full_story()
     (task_id,) = story.post("acme", "refs", payload=None, payload_ref="s3://bucket/1.json")
     store = fold_log(story.records, views=VIEWS)
-    found = store.hgetall(tv.task_key(task_id))
+    found = task_record.read_task(store, task_id)
     task = served(spec, typed(r.Task, listings.task_row(task_id, found)))
     assert task["payload"] is None and task["payload_ref"] == "s3://bucket/1.json"

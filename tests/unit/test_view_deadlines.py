@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from consumers.engine.runner import apply_batch, fold_log
 from consumers.stores.memory_store import MemoryStore
 from consumers.views import deadlines as dl
@@ -44,12 +46,36 @@ def test_a_submission_waits_for_auto_approval_until_reviewed() -> None:
     assert members(store, dl.AUTO_APPROVE) == [dl.member(task, waiting)]
 
 
+def expiring(store: MemoryStore, now: int) -> list[str]:
+    return [d.task_id for d in due(store, now, 100) if d.command == "ExpireTask"]
+
+
 def test_a_task_expiry_leaves_when_the_task_closes() -> None:
     s = Story()
     kept, cancelled, expired = s.post("acme", count=3)
     s.close(cancelled)
     s.close(expired, expired=True)
-    assert members(fold(s), dl.TASK_EXPIRY) == [kept]
+    assert expiring(fold(s), T0 + 365 * DAY) == [kept]
+    s.close(kept)
+    store = fold(s)
+    assert members(store, dl.TASK_EXPIRY) == [] and store.scan(dl.EXPIRING) == []
+
+
+def test_a_batch_shares_one_expiry_entry_due_with_its_earliest_open_task() -> None:
+    s = Story()
+    early = s.post("acme", "b1", count=2, expires_at=T0 + DAY)
+    later = replace(s.tasks[early[0]].posted, task_id="acme:b1:2", expires_at=T0 + 3 * DAY)
+    s.emit("acme", later)  # the same batch's hash, another instant
+    late = [later.task_id]
+    store = fold(s)
+    assert [(m, int(at)) for m, at in store.zrange_many([(dl.TASK_EXPIRY, 0, -1)])[0]] == [
+        ("acme:b1|0", T0 + DAY)]  # fmt: skip
+    assert expiring(store, T0 + DAY) == early and expiring(store, T0 + 3 * DAY) == early + late
+    for task in early:
+        s.close(task)
+    store = fold(s)
+    assert store.zrange_many([(dl.TASK_EXPIRY, 0, -1)])[0] == [("acme:b1|0", T0 + 3 * DAY)]
+    assert expiring(store, T0 + 2 * DAY) == [] and expiring(store, T0 + 3 * DAY) == late
 
 
 def test_due_returns_what_is_due_earliest_first_across_kinds() -> None:
