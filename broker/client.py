@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from broker.client_events import EventFeed
+from broker.client_groups import WorkerViews
 from broker.client_http import (
     MAX_WAIT_S,
     ApiError,
@@ -54,9 +55,21 @@ def review_items(rows: Any) -> list[dict[str, str]]:
     return items
 
 
-class Client(EventFeed, Webhooks):
+class Client(EventFeed, Webhooks, WorkerViews):
     """The whole API: the commands and listings below, events (broker.client_events),
-    webhooks (broker.client_webhooks), and the transport (broker.client_http)."""
+    webhooks (broker.client_webhooks), task groups, scorecards and statements
+    (broker.client_groups), and the transport (broker.client_http)."""
+
+    # --- probes (no token needed)
+    async def ready(self) -> dict[str, Any]:
+        """GET /readyz once, not retried: {ready, not_ready, checks}, whether 200 or 503."""
+        async with self.session.get(self.base_url + "/readyz") as response:
+            return await response.json(content_type=None)
+
+    async def checkpoint(self) -> dict[str, Any]:
+        """GET /v1/checkpoint (no token needed): the latest signed checkpoint of the log,
+        exactly as signed (docs/AUDIT.md); check it with `piecework verify --checkpoint`."""
+        return await self.call("GET", "/v1/checkpoint")
 
     # --- operators
     async def create_actor(self, actor_id: str, role: str, qualifications: list[str] = (), *,
@@ -175,6 +188,27 @@ class Client(EventFeed, Webhooks):
     async def claim_next(self, *, idempotency_key: Key = None) -> Any:
         """The claim (with task_id, claim_id, lease_expires_at), or None when nothing fits."""
         return await self.command("POST", "/v1/claims", None, idempotency_key)
+
+    async def claim_suite(self, count: int, group: str | None = None, *,
+                          idempotency_key: Key = None) -> list[dict[str, Any]]:  # fmt: skip
+        """Up to `count` (1-50) claims on distinct tasks, each with its own lease, from one
+        task group if `group` names one: the claims (task_id, claim_id, lease_expires_at,
+        reward, currency), empty when nothing fits now."""
+        body: dict[str, Any] = {"count": count, **({"group": group} if group else {})}
+        found = await self.command("POST", "/v1/claims", body, idempotency_key)
+        return found["claims"] if found else []
+
+    async def submit_many(self, items: list[dict[str, Any]], *,
+                          idempotency_key: Key = None) -> Any:  # fmt: skip
+        """Up to 50 submissions ({claim_id, answer}) in one request: one outcome per item,
+        in order (ok, code, message, submission_id), and the submitted/refused counts."""
+        body = {"items": [{"claim_id": i["claim_id"], "answer": i["answer"]} for i in items]}
+        return await self.command("POST", "/v1/submissions", body, idempotency_key)
+
+    async def release_many(self, claim_ids: list[str], *, idempotency_key: Key = None) -> Any:
+        """Give back up to 50 claims (what is left of a suite): one outcome per claim."""
+        body = {"claim_ids": list(claim_ids)}
+        return await self.command("POST", "/v1/claims/release", body, idempotency_key)
 
     async def claim(self, task_id: str, *, idempotency_key: Key = None) -> Any:
         return await self.command("POST", f"/v1/tasks/{task_id}/claim", None, idempotency_key)

@@ -38,11 +38,13 @@ CALLS = (
     "deposit", "post_batch", "approve", "reject", "review", "overturn", "bonus", "cancel",
     "batch", "claim_next", "claim", "submit", "release", "dispute", "get", "call",
     "events_page", "create_webhook", "webhooks", "webhook", "delete_webhook", "enable_webhook",
+    "claim_suite", "submit_many", "release_many", "scorecard", "statement", "statement_csv",
+    "ready", "checkpoint",
 )  # fmt: skip
 # Async iterators on the Client, plain iterators here.
 ITERATORS = (
     "batches", "batch_tasks", "review_queue", "results", "events", "follow_events",
-    "webhook_deliveries",
+    "webhook_deliveries", "task_groups",
 )  # fmt: skip
 
 

@@ -14,18 +14,22 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from broker.api import (
+    handlers_checkpoint,
     handlers_events,
+    handlers_groups,
     handlers_listings,
     handlers_operator,
     handlers_read,
     handlers_requester,
     handlers_reviews,
+    handlers_suites,
     handlers_webhooks,
     handlers_worker,
     idempotency,
 )
 from broker.api.auth import Actor, AuthError, TokenStore, require_role
 from broker.api.gateway import CommandGateway, CommandTooLarge, ReplyTimeout
+from broker.api.health import PROBES, READINESS, Readiness, add_probes
 from broker.api.json_input import InputError
 from broker.api.openapi import build_spec
 from broker.api.ratelimit import RateLimiter
@@ -37,12 +41,14 @@ from broker.domain.policy import Policy
 from consumers.queries.queue_query import QueueScript
 from consumers.stores.redis_store import RedisStore
 from runtime import metrics
+from runtime.metrics_roles import role_registry
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)
 HANDLER_MODULES = (handlers_requester, handlers_worker, handlers_operator, handlers_read,
-                   handlers_reviews, handlers_listings, handlers_events, handlers_webhooks)
+                   handlers_reviews, handlers_listings, handlers_events, handlers_webhooks,
+                   handlers_groups, handlers_checkpoint, handlers_suites)
 
 
 
@@ -71,8 +77,10 @@ def check_path(request: web.Request) -> None:
 
 def guard(route: Route):
     counted: dict[int, Any] = {}  # status -> this route's counter child (labels() is costly)
+    timed: dict[int, Any] = {}  # status -> this route's duration histogram child
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
         svc = request.app[SERVICES]
         status = 500
         try:
@@ -125,6 +133,11 @@ def guard(route: Route):
                 counter = counted[status] = metrics.HTTP_REQUESTS.labels(
                     route.path, route.method, str(status))
             counter.inc()
+            histogram = timed.get(status)
+            if histogram is None:
+                histogram = timed[status] = metrics.HTTP_DURATION.labels(
+                    route.path, route.method, str(status))
+            histogram.observe(time.perf_counter() - started)
 
     handle.__name__ = route.handler.__name__
     return handle
@@ -153,11 +166,12 @@ HEALTH = Route("GET", "/healthz", healthz, "Liveness: the API process answers", 
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(build_spec([*ROUTES, HEALTH], version("piecework")))
+    return web.json_response(build_spec([*ROUTES, HEALTH, *PROBES], version("piecework")))
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body = generate_latest(role_registry("api"))  # the API's families only
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def make_app(services_factory, max_body_bytes: int) -> web.Application:
@@ -165,6 +179,7 @@ def make_app(services_factory, max_body_bytes: int) -> web.Application:
     a request body over `max_body_bytes` is refused (413)."""
     app = web.Application(middlewares=[json_errors], client_max_size=max_body_bytes)
     app.router.add_get("/healthz", healthz)
+    add_probes(app)  # /livez, /readyz
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/metrics", metrics_endpoint)
     register(app, guard)
@@ -192,7 +207,9 @@ def live_services(settings: Settings, policy: Policy, queue: QueueReader | None 
         limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         app[SERVICES] = Services(settings, policy, gateway, tokens, redis, views, reader, remember,
                                  limiter)
+        app[READINESS] = Readiness(settings, redis)
         yield
+        await app[READINESS].close()
         if app[SERVICES].feed_waker is not None:
             await app[SERVICES].feed_waker.close()
         await gateway.close()

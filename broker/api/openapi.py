@@ -178,7 +178,10 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
         op["description"] = f"Roles: {', '.join(route.roles)}."
     if route.body is not None:
         op["requestBody"] = {
-            "required": True,
+            # a body whose every field has a default may be left out (the handler's defaults)
+            "required": any(f.default is dataclasses.MISSING
+                            and f.default_factory is dataclasses.MISSING
+                            for f in dataclasses.fields(route.body)),
             "content": {"application/json": {"schema": json_schema(route.body, components)}},
         }
     return op

@@ -366,3 +366,299 @@ class TokenList:
 class TokensRevoked:
     actor_id: str
     revoked: Ids
+
+
+# --- probes (broker/api/health.py): served without a token, never rate limited
+
+
+@resource
+class Live:
+    """/livez: the API process answers; nothing else is looked at."""
+
+    live: bool
+
+
+@resource
+class ReadyCheck:
+    name: Literal["kafka", "redis", "views_lag"]
+    ok: bool
+    detail: str
+    lag: Annotated[int | None, Schema(minimum=0, description="views_lag: records the"
+                                      " slowest view is behind the events log")]  # fmt: skip
+
+
+@resource
+class Ready:
+    """/readyz: 200 when every check passes, else 503 naming what is not ready."""
+
+    ready: bool
+    not_ready: Annotated[list[str], Schema(maxItems=3, description="the failing checks")]
+    checks: Annotated[list[ReadyCheck], Schema(maxItems=3)]
+
+
+# --- task suites: many claims, submissions or releases in one request (issue 13)
+# (imported here, not above: other sections are appended by other changes at the same time)
+from schemas.commands import MAXIMUM_SUITE  # noqa: E402
+
+
+@resource
+class SuiteClaim:
+    task_id: str
+    claim_id: str
+    lease_expires_at: Instant
+    reward: Micro
+    currency: Currency
+
+
+@resource
+class ClaimedSuite:
+    """The claims of a suite (POST /v1/claims with a body): 1 to `count` distinct tasks,
+    each with its own lease; command_ids are the ClaimSuite commands that decided them."""
+
+    command_ids: Annotated[Ids, Schema(minItems=1)]
+    events: Ids
+    claims: Annotated[list[SuiteClaim], Schema(minItems=1, maxItems=MAXIMUM_SUITE)]
+
+
+@resource
+class SubmitResult:
+    claim_id: str
+    ok: bool
+    code: str | None  # why not, when refused
+    message: str | None
+    submission_id: str | None  # when submitted
+    auto_approve_at: Instant | None
+
+
+@resource
+class SubmittedMany:
+    """One outcome per item, in request order; one command per requester named."""
+
+    command_ids: Ids
+    events: Ids
+    results: Annotated[list[SubmitResult], Schema(maxItems=MAXIMUM_SUITE)]
+    submitted: Count
+    refused: Count
+
+
+@resource
+class ReleaseResult:
+    claim_id: str
+    ok: bool
+    code: str | None
+    message: str | None
+    released_escrow: Micro | None  # when released
+
+
+@resource
+class ReleasedMany:
+    """One outcome per claim, in request order; the released tasks are offered again."""
+
+    command_ids: Ids
+    events: Ids
+    results: Annotated[list[ReleaseResult], Schema(maxItems=MAXIMUM_SUITE)]
+    released: Count
+    refused: Count
+
+
+# --- task groups, requester scorecards, the worker's statement (consumers/power)
+
+FigureStatus = Annotated[Literal["ok", "insufficient_data"], Schema(
+    description="insufficient_data: fewer reviews than min_reviews, so the value is null")]
+GroupSort = Literal["reward_per_hour", "requester_wage", "newest"]
+PerHour = Annotated[int | None, Schema(description="micro-units per hour; null without data")]
+Share = Annotated[float | None, Schema(minimum=0, description="0..1; null without data")]
+Ms = Annotated[int, Schema(minimum=0, default=0, description="milliseconds")]
+
+
+@resource
+class WageFigure:
+    """A wage measured on reviewed work, with the reviews it rests on."""
+
+    value: PerHour
+    reviews: Count
+    status: FigureStatus
+
+
+@resource
+class RateFigure:
+    """A share of reviews with its 95 % Wilson interval [low, high]."""
+
+    value: Share
+    low: Share
+    high: Share
+    reviews: Count
+    status: FigureStatus
+
+
+@resource
+class OutlierFigure:
+    """The power report's rejection-outlier test (docs/METRICS.md); null when not judged."""
+
+    flagged: bool | None
+    threshold: Share
+    reviews: Count
+    status: FigureStatus
+
+
+@resource
+class ShareFigure:
+    value: Share
+    reviews: Count
+    status: FigureStatus
+
+
+@resource
+class PayDelay:
+    """Submission to approval, nearest-rank over the approvals' histogram, in seconds."""
+
+    p50: int | None
+    p95: int | None
+    approvals: Count
+    status: FigureStatus
+
+
+@resource
+class Scorecard:
+    """What working for a requester has been worth, from the log (docs/METRICS.md): the
+    same figures as the power report's `scorecards`."""
+
+    requester_id: str
+    currency: Currency
+    min_reviews: int
+    reviewed: Count
+    approved: Count
+    auto_approved: Count
+    rejected: Count
+    disputed: Count
+    overturned: Count
+    claims: Count
+    work_ms: Ms
+    unpaid_ms: Ms
+    paid: Amount
+    effective_hourly_wage: WageFigure
+    promised_hourly_wage: PerHour
+    realised_share_of_promised: Annotated[float | None, Schema(
+        minimum=0, description="effective / promised wage; null without enough reviews")]
+    rejection_rate: RateFigure
+    rejection_outlier: OutlierFigure
+    overturned_share: ShareFigure
+    time_to_pay_seconds: PayDelay
+
+
+@resource
+class TaskGroup:
+    """Open tasks of one requester with the same terms, as MTurk groups HITs; claim from it
+    with the group's task ids, or with POST /v1/claims naming the group."""
+
+    group_id: str
+    requester_id: str
+    kind: Kind
+    reward: Micro
+    currency: Currency
+    estimated_seconds: int
+    qualifications: Ids
+    posted_at: Instant  # of its newest task
+    open_tasks: Count
+    free_assignments: Count
+    reward_per_hour: PerHour
+    requester: Scorecard
+
+
+@resource
+class TaskGroupPage:
+    sort: GroupSort
+    items: Annotated[list[TaskGroup], Schema(maxItems=MAX_LIMIT)]
+    next_cursor: Cursor
+
+
+@resource
+class UnpaidTime:
+    """Work time not paid, by cause; pending (awaiting review) may still be paid."""
+
+    rejected: Ms
+    released: Ms
+    expired: Ms
+    pending: Ms
+
+
+@resource
+class StatementTotals:
+    pay: Amount  # rewards, approved or overturned
+    bonuses: Amount
+    paid: Amount  # pay + bonuses
+    work_ms: Ms
+    unpaid_ms: Ms  # rejected + released + expired, as the power report counts it
+    unpaid_by_cause_ms: UnpaidTime
+    pending_ms: Ms
+    effective_hourly_wage: PerHour
+    submitted: Count
+    approved: Count
+    rejected: Count
+    overturned: Count
+    released: Count
+    expired: Count
+
+
+@resource
+class StatementLine(StatementTotals):
+    requester_id: str
+
+
+@resource
+class StatementMoney:
+    """The worker's ledger account in the statement's currency."""
+
+    earned: Amount
+    credited: Amount
+    owed: Amount  # earned, not in the wallet yet
+    balance: Amount  # in the wallet, not paid out
+    paid_out: Amount
+    pending: Amount  # earned, not paid out yet: owed + balance
+
+
+@resource
+class Statement:
+    """A worker's pay, work and unpaid time, per requester and overall (docs/METRICS.md)."""
+
+    worker_id: str
+    currency: Currency
+    overall: StatementTotals
+    money: StatementMoney
+    by_requester: list[StatementLine]
+
+
+# --- signed checkpoints of the log (docs/AUDIT.md)
+
+
+@resource
+class CheckpointPartition:
+    """One events partition's hash chain: `head` after its `n`-th record."""
+
+    n: Count
+    head: Annotated[str, Schema(description="64 hex digits (SHA-256)")]
+    offset: Annotated[int, Schema(minimum=0, description="the partition's next offset")]
+
+
+@resource
+class CheckpointBody:
+    """What the operator signed: the canonical JSON of this object (keys sorted, no
+    spaces, ASCII) is the message of the Ed25519 signature."""
+
+    version: int
+    topic: str
+    at: Instant
+    partitions: dict[str, CheckpointPartition]
+    totals: dict[Currency, dict[str, int]]
+    previous: Annotated[str, Schema(description="SHA-256 (hex) of the previous checkpoint's "
+                                                "signed bytes; empty for the first")]
+
+
+@resource
+class SignedCheckpoint:
+    """The latest signed checkpoint, exactly as signed, to publish and verify against."""
+
+    checkpoint: CheckpointBody
+    signature: Annotated[str, Schema(description="base64 Ed25519 signature")]
+    key_id: Annotated[str, Schema(description="SHA-256 (hex) of the raw public key, 32 digits")]
+    fingerprint: Annotated[str, Schema(description="SHA-256 (hex) of the signed bytes")]

@@ -38,4 +38,6 @@ class Services:
     limiter: RateLimiter
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     feed_waker: Any = None  # handlers_events makes it on the first event stream
+    group_reader: Any = None  # handlers_suites makes it on the first claim from a group
+    checkpoint_reader: Any = None  # handlers_checkpoint makes it on the first request
     batch_chunk: int = 500

@@ -137,7 +137,15 @@ def _str(value: Any) -> str:
     return value
 
 
-_SCALARS: dict[Any, Convert] = {int: _int, bool: _bool, str: _str}
+def _float(value: Any) -> float:
+    if type(value) in (int, float):  # not bool: a flag is no figure
+        return float(value)
+    if type(value) is str:
+        return float(value)
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+_SCALARS: dict[Any, Convert] = {int: _int, bool: _bool, str: _str, float: _float}
 
 
 def _one_of(allowed: tuple[Any, ...]) -> Convert:

@@ -133,7 +133,8 @@ def world(kafka_bootstrap, redis_url, tmp_path_factory) -> Iterator[World]:
 def _path(route: Route, ids: dict[str, str]) -> str:
     values = {"task_id": ids["m_task"], "claim_id": ids["m_claim"],
               "submission_id": ids["m_sub"], "role": "worker", "actor_id": "wrkA",
-              "token_id": "0" * 16, "batch_id": "own", "webhook_id": "wh_none"}
+              "token_id": "0" * 16, "batch_id": "own", "webhook_id": "wh_none",
+              "requester_id": "reqA"}
     if route.path.startswith("/v1/actors/{actor_id}/tokens"):
         # The operator's pass would revoke wrkA's token, which later rows and tests use.
         values["actor_id"] = "no-such-actor"
