@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from audit import deadletters
+from audit import deadletters, parallel
 from audit.checks import (
     aggregates,
     credits,
@@ -35,6 +35,8 @@ class Options:
     grace_ms: int = credits.GRACE_MS
     # Why the live comparison is off ("" = compare if a snapshot is given).
     no_live_reason: str = ""
+    # Worker processes for the replay (audit/parallel.py); 1 = serial, in this process.
+    jobs: int = 1
 
 
 def _views_result(
@@ -68,12 +70,19 @@ def audit(
     """`dead_letters` reads the dead-letter topic when auditing the topic, after the replay
     (dead letters only accumulate); None for an export, whose undecodable records were
     exported raw and so are accounted for."""
-    credit_check = credits.Credits(options.grace_ms, options.strict, options.until)
-    seq, aggs = sequences.Sequences(), aggregates.Aggregates()
-    folds = [ids.UniqueIds(), seq, aggs, credit_check, wallets.Wallets()]
-    replay = Replay(folds, None if options.until is not None or live is None else live.offsets)
+    live_offsets = None if options.until is not None or live is None else live.offsets
+    base = {"grace_ms": options.grace_ms, "strict": options.strict, "until": options.until}
     started = time.perf_counter()
-    replay.feed(source.items(options.until), tick)
+    merged = parallel.replay(source, options.jobs, base, live_offsets, tick)
+    if merged is not None:  # the same checks and store as the serial pass (audit/parallel.py)
+        replay, folds = merged
+        _, seq, aggs, credit_check, _ = folds
+    else:
+        credit_check = credits.Credits(options.grace_ms, options.strict, options.until)
+        seq, aggs = sequences.Sequences(), aggregates.Aggregates()
+        folds = [ids.UniqueIds(), seq, aggs, credit_check, wallets.Wallets()]
+        replay = Replay(folds, live_offsets)
+        replay.feed(source.items(options.until), tick)
     seconds = time.perf_counter() - started
 
     totals = ledger_totals(replay.store)

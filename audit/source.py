@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -66,13 +66,21 @@ class ListLog:
 class KafkaLog:
     """Every committed record of a topic, partition by partition, from its first offset."""
 
-    def __init__(self, bootstrap: str, topic: str, client_id: str = "piecework-audit") -> None:
+    def __init__(self, bootstrap: str, topic: str, client_id: str = "piecework-audit",
+                 cut: tuple[dict[int, int], dict[int, int]] | None = None) -> None:  # fmt: skip
+        """`cut`: (begin, end) offsets per partition taken by another KafkaLog, so a
+        parallel replay's workers read exactly its consistent cut (audit/parallel.py)."""
         self.topic = self.label = topic
+        self.bootstrap = bootstrap
         self.consumer = snapshot_consumer(bootstrap, client_id)
-        self.partitions = partition_ids(self.consumer, topic)
-        tps = [TopicPartition(topic, p) for p in self.partitions]
-        self.begin = {tp.partition: o for tp, o in self.consumer.beginning_offsets(tps).items()}
-        self.end = {tp.partition: o for tp, o in self.consumer.end_offsets(tps).items()}
+        if cut is not None:
+            self.begin, self.end = dict(cut[0]), dict(cut[1])
+            self.partitions = sorted(self.end)
+        else:
+            self.partitions = partition_ids(self.consumer, topic)
+            tps = [TopicPartition(topic, p) for p in self.partitions]
+            self.begin = {tp.partition: o for tp, o in self.consumer.beginning_offsets(tps).items()}
+            self.end = {tp.partition: o for tp, o in self.consumer.end_offsets(tps).items()}
         self.total = sum(self.end[p] - self.begin[p] for p in self.partitions)
         self._finished = 0
         self._current = (0, 0)  # partition, next offset
@@ -81,6 +89,7 @@ class KafkaLog:
         self.record: ConsumerRecord | None = None
         self.found: list[Positioned] = []
         self.on_record: Callable[[ConsumerRecord], None] | None = None
+        self.chain: Any = None  # the ChainCheck that on_record feeds (audit.verify.follow_live)
 
     @property
     def done(self) -> int:

@@ -263,4 +263,5 @@ def follow_live(log: KafkaLog) -> ChainCheck:
                    decode_header(raw) if raw is not None else None)  # fmt: skip
 
     log.on_record = feed
+    log.chain = check  # a parallel replay runs the check in its workers and merges it here
     return check
