@@ -9,7 +9,7 @@ import itertools
 import json
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,21 @@ def bounded_int(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def page_size(limit: int) -> int:
+    """The page a listing asks the API for, to show `limit` rows (the API serves 1-1000)."""
+    return min(max(limit, 1), 1000)
+
+
+async def first_rows(rows: AsyncIterator[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The first `limit` rows of a paged listing, reading no page past them."""
+    found: list[dict[str, Any]] = []
+    async for row in rows:
+        found.append(row)
+        if len(found) >= limit:
+            break
+    return found
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

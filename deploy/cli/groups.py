@@ -6,13 +6,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from broker.client import Client
-from deploy.cli.client_commands import _client_args, _common, run_client
+from deploy.cli.client_commands import (
+    _client_args,
+    _common,
+    first_rows,
+    page_size,
+    run_client,
+)
 
 SORTS = ("reward_per_hour", "requester_wage", "newest")
 CURRENCIES = ("EUR", "GBP", "USD")
@@ -56,12 +61,9 @@ def _hours(ms: int) -> str:
 
 
 async def list_groups(args: argparse.Namespace) -> int:
-    rows: list[dict[str, Any]] = []
     async with Client(args.url, args.token) as client:
-        async for row in client.task_groups(args.sort, limit=min(max(args.limit, 1), 1000)):
-            rows.append(row)
-            if len(rows) >= args.limit:
-                break
+        rows = await first_rows(client.task_groups(args.sort, limit=page_size(args.limit)),
+                                args.limit)  # fmt: skip
     if args.json:
         for row in rows:
             print(json.dumps(row))

@@ -12,7 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from broker.client import Client
-from deploy.cli.client_commands import _client_args, _common, run_client
+from deploy.cli.client_commands import (
+    _client_args,
+    _common,
+    first_rows,
+    page_size,
+    run_client,
+)
 
 STATUSES = ("open", "claimed", "submitted", "approved", "rejected", "expired", "cancelled")
 
@@ -44,13 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 async def list_batches(args: argparse.Namespace) -> int:
-    rows = []
     async with Client(args.url, args.token) as client:
-        async for row in client.batches(limit=min(max(args.limit, 1), 1000),
-                                        requester_id=args.requester_id):
-            rows.append(row)
-            if len(rows) >= args.limit:
-                break
+        rows = await first_rows(client.batches(limit=page_size(args.limit),
+                                               requester_id=args.requester_id), args.limit)
     if args.json:
         for row in rows:
             print(json.dumps(row))

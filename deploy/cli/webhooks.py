@@ -11,7 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from broker.client import Client
-from deploy.cli.client_commands import _client_args, _common, console, run_client
+from deploy.cli.client_commands import (
+    _client_args,
+    _common,
+    console,
+    first_rows,
+    page_size,
+    run_client,
+)
 from runtime.settings import Settings
 
 HELP = """\
@@ -74,13 +81,9 @@ async def act(args: argparse.Namespace) -> int:
         elif args.action == "enable":
             print(json.dumps(await client.enable_webhook(args.webhook_id)))
         else:
-            rows = []
-            page = min(max(args.limit, 1), 1000)
-            async for row in client.webhook_deliveries(args.webhook_id, limit=page,
-                                                       actor_id=args.actor_id):  # fmt: skip
-                rows.append(row)
-                if len(rows) >= args.limit:
-                    break
+            deliveries = client.webhook_deliveries(args.webhook_id, limit=page_size(args.limit),
+                                                   actor_id=args.actor_id)  # fmt: skip
+            rows = await first_rows(deliveries, args.limit)
             show_rows(rows, args.json, DELIVERY_COLUMNS)
     return 0
 

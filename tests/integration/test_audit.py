@@ -83,10 +83,10 @@ async def lifecycle(gateway: CommandGateway) -> None:
     await send(operator, c.IssuePayout("wanda", "p1", 40_000, "EUR"))
 
 
-@pytest.fixture(scope="module")
-def deployment(kafka_bootstrap: str, redis_url: str):
-    """Settings of a deployment (unique topic prefix) whose log holds the lifecycle."""
-    settings = settings_for(kafka_bootstrap, redis_url, f"t.audit.{uuid.uuid4().hex[:8]}")
+def lifecycle_deployment(kafka_bootstrap: str, redis_url: str, label: str):
+    """Settings of a deployment (unique topic prefix) whose log holds the lifecycle; its
+    topics (and those of its .copy and .p3 deployments) are dropped afterwards."""
+    settings = settings_for(kafka_bootstrap, redis_url, f"t.{label}.{uuid.uuid4().hex[:8]}")
 
     async def run() -> None:
         async with CommandGateway(settings) as gateway:
@@ -95,7 +95,12 @@ def deployment(kafka_bootstrap: str, redis_url: str):
     with write_side(settings):
         asyncio.run(run())
     yield settings
-    drop_topics(kafka_bootstrap, settings.topics.prefix)  # and its .copy and .p3 deployments
+    drop_topics(kafka_bootstrap, settings.topics.prefix)
+
+
+@pytest.fixture(scope="module")
+def deployment(kafka_bootstrap: str, redis_url: str):
+    yield from lifecycle_deployment(kafka_bootstrap, redis_url, "audit")
 
 
 @pytest.fixture(scope="module")

@@ -39,22 +39,13 @@ from schemas.chain import Head, digest
 from schemas.checkpoint import fingerprint, parse_document
 from schemas.envelope import CommandEnvelope
 from tests.audit_topics import drop_topics
-from tests.integration.test_audit import audit_json, cli, lifecycle
+from tests.integration.test_audit import audit_json, cli, lifecycle_deployment
 from tests.live_write_side import settings_for, write_side
 
 
 @pytest.fixture(scope="module")
 def deployment(kafka_bootstrap: str, redis_url: str):
-    settings = settings_for(kafka_bootstrap, redis_url, f"t.chain.{uuid.uuid4().hex[:8]}")
-
-    async def run() -> None:
-        async with CommandGateway(settings) as gateway:
-            await lifecycle(gateway)
-
-    with write_side(settings):
-        asyncio.run(run())
-    yield settings
-    drop_topics(kafka_bootstrap, settings.topics.prefix)
+    yield from lifecycle_deployment(kafka_bootstrap, redis_url, "chain")
 
 
 @pytest.fixture(scope="module")
