@@ -30,8 +30,9 @@ from bench.report import render
 BENCHES = ("ingest", "claims", "peer", "e2e", "replay", "memory", "webhooks", "feed",
            "listings", "e2e_suites")
 # Old beside new in one run (issue 14, docs/DESIGN.md "Decisions by measurement"): each
-# module has for_run(quick) and section(result); they need no stack.
-COMPARISONS = ("redis_memory", "codec_compare", "json_compare", "kafka_client_compare")
+# module has for_run(quick) and section(result); each brings its own stack if it needs one.
+COMPARISONS = ("redis_memory", "codec_compare", "json_compare", "kafka_client_compare",
+               "uvloop_compare")
 BENCHES += COMPARISONS
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from runtime import setting_types as t
 from runtime.clock import Clock, clock_for
+from runtime.event_loop import EVENT_LOOPS
 from schemas.topics import Topics
 
 MAX_BROKERS = 9
@@ -95,6 +96,9 @@ class Settings:
     access_log: bool = field(default=False, metadata=about(
         "PIECEWORK_ACCESS_LOG", t.Parser("0 or 1", _flag),
         "1: the API logs a line per HTTP request (aiohttp's access log)", shown="`0`"))
+    event_loop: str = field(default="asyncio", metadata=about(
+        "PIECEWORK_EVENT_LOOP", t.choice(*EVENT_LOOPS),
+        "Event loop of the API, views and webhook processes (bench/uvloop_compare.py)"))
     # --- the API
     http_host: str = field(default="127.0.0.1", metadata=about(
         "PIECEWORK_HTTP_HOST", t.text("a host name or address"),

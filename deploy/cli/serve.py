@@ -17,6 +17,7 @@ from deploy import scrape_targets
 from deploy.cli.errors import UserError
 from deploy.policy import policy_for
 from deploy.supervisor import Start, Supervisor
+from runtime import event_loop
 from runtime.metrics_roles import role_registry
 from runtime.metrics_server import start_role_metrics
 from runtime.settings import Settings
@@ -86,6 +87,7 @@ def _deployment_metrics(settings: Settings) -> None:
 
 def run_role(args: argparse.Namespace, settings: Settings) -> int:
     _logging(settings, f"{args.role}-{args.instance}")
+    event_loop.install(settings.event_loop)
     served = start_role_metrics(args.role, args.instance, settings)
     if args.role == "timers" and served is not None:
         _deployment_metrics(settings)
