@@ -79,3 +79,31 @@ def text(name: str, value: str, *, limit: int, required: bool = True) -> None:
 def kind(name: str, value: str) -> None:
     if value not in KINDS:
         raise SchemaError(f"{name}: unknown task kind {value!r} (known: {sorted(KINDS)})")
+
+
+_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+def json_value(name: str, value: object) -> None:
+    """A free-form field (payload, answer) holds what JSON holds: objects with string keys,
+    arrays, strings, numbers, booleans, null. The API only ever writes those; a record
+    carrying anything else (msgpack ext types or timestamps, binary, non-string keys) is
+    refused, as its views could not show it. A loop, not recursion: no depth can crash it."""
+    if type(value) in _JSON_LEAVES:  # most answers, and every leaf below: no walk
+        return
+    stack: list[tuple[object, object]] = [(name, value)]
+    while stack:
+        where, item = stack.pop()
+        kind = type(item)
+        if kind in _JSON_LEAVES:
+            continue
+        if kind is dict:
+            for key, inner in item.items():  # type: ignore[attr-defined]
+                if type(key) is not str:
+                    raise SchemaError(f"{where}: a key of type {type(key).__name__} is not a"
+                                      " JSON object key (string keys only)")  # fmt: skip
+                stack.append((f"{where}.{key}", inner))
+        elif kind is list or kind is tuple:
+            stack.extend((f"{where}[{i}]", inner) for i, inner in enumerate(item))  # type: ignore[arg-type]
+        else:
+            raise SchemaError(f"{where}: a {kind.__name__} is not a JSON value")
