@@ -12,6 +12,7 @@ from schemas.catalogue import COMMANDS, Record
 command = COMMANDS.register
 MAX_REASON = 2_000
 MAX_ALTERNATIVES = 31  # with the task itself, 32 tasks per ClaimTask
+DEFAULT_AUTO_APPROVE_SECONDS = 3 * 24 * 3600
 
 
 class _OnTask:
@@ -74,7 +75,7 @@ class TaskSpec(Record):
     assignments: int = 1
     lease_seconds: int = 900
     lifetime_seconds: int = 7 * 24 * 3600
-    auto_approve_seconds: int = 3 * 24 * 3600
+    auto_approve_seconds: int = DEFAULT_AUTO_APPROVE_SECONDS
     priority: int = 0
     qualifications: tuple[str, ...] = ()
     payload: object = None

@@ -276,17 +276,17 @@ def _field_encoder(annotation: Any) -> Callable[[Any], Any] | None:
 
 
 def _encoder(cls: type) -> Callable[[Any], dict[str, Any]]:
-    """Compile, once per class, a function building the plain dict of an instance."""
+    """Compile, once per class, a function building the plain dict of an instance, its
+    keys in declaration order: the order msgspec writes a Struct's fields in, so packing
+    the plain map gives the record's own bytes (audit.verify relies on it). Before the
+    Structs, fields stored as they are came first and the converted ones (tuples, nested
+    models, free-form values) last: records of those days differ in key order only."""
     hints = typing.get_type_hints(cls)
     plan = [(f.name, _field_encoder(hints[f.name])) for f in fields_of(cls)]
-    plain = [name for name, enc in plan if enc is None]
-    converted = [(name, enc) for name, enc in plan if enc is not None]
 
     def encode(value: Any) -> dict[str, Any]:
-        out = {name: getattr(value, name) for name in plain}
-        for name, enc in converted:
-            out[name] = enc(getattr(value, name))
-        return out
+        return {name: getattr(value, name) if enc is None else enc(getattr(value, name))
+                for name, enc in plan}  # fmt: skip
 
     _encoders[cls] = encode
     return encode
