@@ -184,8 +184,12 @@ def for_run(quick: bool) -> dict[str, Any]:
     return run(events=10_000 if quick else 100_000, repeat=1 if quick else 3)
 
 
-_OPS = (("decode_events", "events decoded/s"), ("decode_commands", "commands decoded/s"),
-        ("encode_events", "events encoded/s"), ("encode_commands", "commands encoded/s"))
+_OPS = (
+    ("decode_events", "events decoded/s"),
+    ("decode_commands", "commands decoded/s"),
+    ("encode_events", "events encoded/s"),
+    ("encode_commands", "commands encoded/s"),
+)
 
 
 def section(r: dict[str, Any]) -> str:

@@ -44,6 +44,7 @@ def fields_of(cls: type) -> tuple[Field, ...]:
         for f in dataclasses.fields(cls)
     )
 
+
 # A converter takes the value and where it sits: a path (a str, or (parent, name/index)
 # pairs) rendered into text only when something is wrong, never on the happy path.
 Converter = Callable[[Any, Any], Any]
