@@ -24,11 +24,13 @@ reads every record first, as an independent reader.
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import importlib
 import io
 import json
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -55,6 +57,7 @@ def old_codec(commit: str = BASELINE) -> ModuleType:
     """schemas/ at `commit`, importable as `old_schemas` (its own imports renamed);
     returns its codec module."""
     where = Path(tempfile.mkdtemp(prefix="pw-old-schemas-"))
+    atexit.register(shutil.rmtree, where, ignore_errors=True)
     archive = subprocess.run(["git", "archive", commit, "schemas"], cwd=ROOT, check=True,
                              capture_output=True).stdout  # fmt: skip
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
