@@ -1,27 +1,22 @@
-"""Decode + validate of real records: today's codec beside msgspec, in one run (issue 14).
+"""Decode + validate and encode of real records: the codec before msgspec Structs beside
+the codec now, in one run (issue 14, docs/DESIGN.md "Codec").
 
 The records: every events record of a realistic log decided by the real domain
 (testkit/replay_log: all the event types a market produces), every command that log's
-simulation sent, and 500-task PostTasks commands as the API sends them. Each path turns
-the same bytes into the same envelopes (checked equal before timing):
+simulation sent, and 500-task PostTasks commands as the API sends them.
 
-- codec: schemas.codec (msgpack.unpackb, then the compiled field decoders of
-  schemas/fields.py);
-- candidate: bench/msgspec_codec.py, the codec with msgspec in front (the "msgspec ->
-  Struct -> dataclass" path below made exact: free-form values left to msgpack, the
-  codec's own path for anything off, so its errors and upcasters hold);
-- msgspec -> dataclass: msgspec decodes the envelope, then the body straight into the
-  existing event/command dataclasses (msgspec validates their annotated types and runs
-  their __post_init__). Unknown body fields are IGNORED on this path (msgspec has no
-  forbid_unknown_fields for dataclasses), which the codec refuses: an upper bound;
-- msgspec -> Struct -> dataclass: a msgspec Struct generated from each dataclass
-  (forbid_unknown_fields, so the codec's refusals hold), then the dataclass built from it:
-  the path an adoption without changing the class definitions would take;
-- msgpack.unpackb alone: the floor of the codec's own path.
+- old: schemas/ as it was at BASELINE (frozen dataclasses, msgpack.unpackb, then the
+  compiled field decoders of schemas/fields.py), read out of git (`git archive`, read
+  only) into a temporary directory and imported as the package `old_schemas`;
+- new: this tree's schemas.codec (msgspec decoding straight into the Structs);
+- msgpack.unpackb alone: the floor of the old path (no validation).
 
-Each path is timed `--repeat` times (alternating), the median of events (or commands)
-per second and per CPU second printed with its ratio to the codec. The codec must also
-still be readable by the plain `msgpack` package: every record is unpacked by it first.
+Both codecs decode the same bytes and must agree (the same plain maps, checked before
+timing); both encode what they decoded (the records they write must read as the same
+maps; how many are the same bytes is reported: the Structs write fields in declaration
+order, the old encoder converted fields last). Every path is timed `--repeat` times in
+alternating order; medians per second, and new/old ratios. The plain `msgpack` package
+reads every record first, as an independent reader.
 
     .venv/bin/python -m bench.codec_compare [--events 100000] [--repeat 3]
 """
@@ -29,14 +24,22 @@ still be readable by the plain `msgpack` package: every record is unpacked by it
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
+import atexit
 import gc
+import importlib
+import io
 import json
+import re
+import shutil
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
-import typing
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import msgpack
@@ -45,6 +48,27 @@ from bench.common import console, task_spec
 from runtime import gc_tuning
 
 GOAL_RATIO = 3.0
+BASELINE = "29f4fc1"  # the last commit with the dataclass codec
+ROOT = Path(__file__).resolve().parent.parent
+_IMPORT = re.compile(r"^(\s*)(from|import) schemas\b", re.MULTILINE)
+
+
+def old_codec(commit: str = BASELINE) -> ModuleType:
+    """schemas/ at `commit`, importable as `old_schemas` (its own imports renamed);
+    returns its codec module."""
+    where = Path(tempfile.mkdtemp(prefix="pw-old-schemas-"))
+    atexit.register(shutil.rmtree, where, ignore_errors=True)
+    archive = subprocess.run(["git", "archive", commit, "schemas"], cwd=ROOT, check=True,
+                             capture_output=True).stdout  # fmt: skip
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        for member in tar.getmembers():
+            if member.isfile() and member.name.endswith(".py"):
+                text = tar.extractfile(member).read().decode()  # type: ignore[union-attr]
+                target = where / "old_schemas" / Path(member.name).relative_to("schemas")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(_IMPORT.sub(r"\1\2 old_schemas", text))
+    sys.path.insert(0, str(where))
+    return importlib.import_module("old_schemas.codec")
 
 
 def corpus(events: int) -> tuple[list[bytes], list[bytes]]:
@@ -73,171 +97,89 @@ def corpus(events: int) -> tuple[list[bytes], list[bytes]]:
     return records, commands
 
 
-def _struct_of(cls: type, made: dict[type, Any]) -> Any:
-    """A msgspec Struct with the dataclass's fields and types (nested dataclasses too)."""
-    import msgspec
+def _agree(old: ModuleType, records: list[bytes], commands: list[bytes]) -> dict[str, int]:
+    """Both codecs read the same maps from every record, and write records that read as
+    the same maps; counts the records each writes byte for byte like the other."""
+    from schemas import codec
 
-    if cls in made:
-        return made[cls]
-    hints = typing.get_type_hints(cls)
-    fields = []
-    for f in dataclasses.fields(cls):
-        kind = _swap(hints[f.name], made)
-        if f.default is not dataclasses.MISSING:
-            fields.append((f.name, kind, f.default))
-        elif f.default_factory is not dataclasses.MISSING:
-            fields.append((f.name, kind, msgspec.field(default_factory=f.default_factory)))
-        else:
-            fields.append((f.name, kind))
-    made[cls] = msgspec.defstruct(f"S{cls.__name__}", fields, forbid_unknown_fields=True)
-    return made[cls]
-
-
-def _swap(annotation: Any, made: dict[type, Any]) -> Any:
-    if dataclasses.is_dataclass(annotation):
-        return _struct_of(annotation, made)
-    args = typing.get_args(annotation)
-    if args and any(dataclasses.is_dataclass(a) for a in args):
-        origin = typing.get_origin(annotation)
-        return origin[tuple(_swap(a, made) for a in args)] if origin is not tuple else \
-            tuple[_swap(args[0], made), ...]  # fmt: skip
-    return annotation
+    same = {"event_records_same_bytes": 0, "commands_same_bytes": 0}
+    for raw in records:
+        new_envs, old_envs = codec.decode_events(raw), old.decode_events(raw)
+        assert [codec.event_to_plain(e) for e in new_envs] == \
+            [old.event_to_plain(e) for e in old_envs]  # fmt: skip
+        new_out, old_out = codec.encode_event_records(new_envs), old.encode_event_records(old_envs)
+        assert [msgpack.unpackb(r) for r in new_out] == [msgpack.unpackb(r) for r in old_out]
+        same["event_records_same_bytes"] += new_out == old_out
+    for raw in commands:
+        new_env, old_env = codec.decode_command(raw), old.decode_command(raw)
+        assert codec.command_to_plain(new_env) == old.command_to_plain(old_env)
+        new_out, old_out = codec.encode_command(new_env), old.encode_command(old_env)
+        assert msgpack.unpackb(new_out) == msgpack.unpackb(old_out)
+        same["commands_same_bytes"] += new_out == old_out
+    return same
 
 
-@functools.cache
-def _plan(cls: type) -> tuple[tuple[str, Any, bool], ...]:
-    """(field, nested dataclass or None, is a tuple of it) per field, once per class."""
-    hints, plan = typing.get_type_hints(cls), []
-    for f in dataclasses.fields(cls):
-        kind, args = hints[f.name], typing.get_args(hints[f.name])
-        if dataclasses.is_dataclass(kind):
-            plan.append((f.name, kind, False))
-        elif typing.get_origin(kind) is tuple and args and dataclasses.is_dataclass(args[0]):
-            plan.append((f.name, args[0], True))
-        else:
-            plan.append((f.name, None, False))
-    return tuple(plan)
-
-
-def _to_dataclass(value: Any, cls: type) -> Any:
-    kw = {}
-    for name, nested, many in _plan(cls):
-        v = getattr(value, name)
-        if nested is not None:
-            v = tuple(_to_dataclass(x, nested) for x in v) if many else _to_dataclass(v, nested)
-        kw[name] = v
-    return cls(**kw)
-
-
-def msgspec_paths() -> dict[str, tuple[Callable[[bytes], Any], Callable[[bytes], Any]]]:
-    """name -> (decode an events record, decode a command record), both to envelopes."""
-    import msgspec
-
-    from schemas.catalogue import COMMANDS, EVENTS
-    from schemas.envelope import CommandEnvelope, EventEnvelope
-
-    # Built with defstruct: this module's postponed annotations would not resolve here.
-    ev_fields = [(n, str) for n in ("t", "id", "agg")] + [("v", int), ("seq", int), ("at", int)]
-    ev_fields += [(n, str) for n in ("cmd", "corr", "cause", "actor")] + [("d", msgspec.Raw)]
-    Ev = msgspec.defstruct("Ev", ev_fields)
-    Cmd = msgspec.defstruct("Cmd", [*((n, str) for n in ("t", "id", "actor", "role", "corr",
-                                                          "cause")),
-                                    ("v", int), ("d", msgspec.Raw), ("fp", str, "")])  # fmt: skip
-    events_dec = msgspec.msgpack.Decoder(list[Ev])
-    cmd_dec = msgspec.msgpack.Decoder(Cmd)
-    made: dict[type, Any] = {}
-    direct = {
-        **{n: msgspec.msgpack.Decoder(c) for n, c in EVENTS.by_name.items()},
-        **{("c", n): msgspec.msgpack.Decoder(c) for n, c in COMMANDS.by_name.items()},
-    }
-    structs = {**{n: (msgspec.msgpack.Decoder(_struct_of(c, made)), c)
-                  for n, c in EVENTS.by_name.items()},
-               **{("c", n): (msgspec.msgpack.Decoder(_struct_of(c, made)), c)
-                  for n, c in COMMANDS.by_name.items()}}  # fmt: skip
-
-    def envs(raw: bytes, body: Callable[[Any, Any], Any]) -> list[EventEnvelope]:
-        return [EventEnvelope(e.id, e.agg, e.seq, e.at, e.cmd, e.corr, e.cause, e.actor,
-                              body(e.t, e.d)) for e in events_dec.decode(raw)]  # fmt: skip
-
-    def cmd(raw: bytes, body: Callable[[Any, Any], Any]) -> CommandEnvelope:
-        c = cmd_dec.decode(raw)
-        return CommandEnvelope(c.id, c.actor, c.role, c.corr, body(("c", c.t), c.d), c.cause,
-                               c.fp)  # fmt: skip
-
-    def direct_body(name: Any, raw: Any) -> Any:
-        return direct[name].decode(raw)
-
-    def struct_body(name: Any, raw: Any) -> Any:
-        dec, cls = structs[name]
-        return _to_dataclass(dec.decode(raw), cls)
-
-    def struct_only(name: Any, raw: Any) -> Any:
-        return structs[name][0].decode(raw)
-
-    return {"msgspec -> Struct only (class definitions replaced)": (
-                lambda r: envs(r, struct_only), lambda r: cmd(r, struct_only)),
-            "msgspec -> dataclass": (lambda r: envs(r, direct_body), lambda r: cmd(r, direct_body)),
-            "msgspec -> Struct -> dataclass": (lambda r: envs(r, struct_body),
-                                               lambda r: cmd(r, struct_body))}  # fmt: skip
-
-
-def _time(fn: Callable[[bytes], Any], raws: list[bytes]) -> tuple[float, float]:
+def _time(fn: Callable[[Any], Any], items: list[Any]) -> tuple[float, float]:
     started, cpu = time.perf_counter(), time.process_time()
-    for raw in raws:
-        fn(raw)
+    for item in items:
+        fn(item)
     return time.perf_counter() - started, time.process_time() - cpu
 
 
 def run(events: int = 100_000, repeat: int = 3) -> dict[str, Any]:
-    from bench import msgspec_codec
-    from schemas.codec import decode_command, decode_events
+    from schemas import codec
 
+    old = old_codec()
     records, commands = corpus(events)
+    same = _agree(old, records, commands)
     # The GC as piecework's processes run it (runtime/gc_tuning), with the corpus's
     # makings collected first: left to the defaults, full collections over whatever the
-    # log's simulation left behind made the codec's own path (the one allocating dicts)
-    # 1.5-3x slower in some runs and not others.
+    # log's simulation left behind slowed whichever path ran into them.
     gc.collect()
     gc_tuning.tune()
     n_events = sum(len(msgpack.unpackb(r)) for r in records)  # the independent reader
     n_commands = len(commands)
     for raw in commands:
         msgpack.unpackb(raw)
-    paths: dict[str, tuple[Callable[[bytes], Any], Callable[[bytes], Any]]] = {
-        "codec (schemas.codec)": (decode_events, decode_command),
-        "msgpack.unpackb only": (msgpack.unpackb, msgpack.unpackb),
-        "candidate: msgspec in front of the codec": (msgspec_codec.decode_events,
-                                                     msgspec_codec.decode_command),
-        **msgspec_paths(),
+    # What each side encodes: the envelopes its own decoder built (one list per record).
+    new_decoded = ([codec.decode_events(r) for r in records],
+                   [codec.decode_command(r) for r in commands])  # fmt: skip
+    old_decoded = ([old.decode_events(r) for r in records],
+                   [old.decode_command(r) for r in commands])  # fmt: skip
+    paths: dict[str, dict[str, tuple[Callable[[Any], Any], list[Any]]]] = {
+        "old": {"decode_events": (old.decode_events, records),
+                "decode_commands": (old.decode_command, commands),
+                "encode_events": (old.encode_event_records, old_decoded[0]),
+                "encode_commands": (old.encode_command, old_decoded[1])},
+        "new": {"decode_events": (codec.decode_events, records),
+                "decode_commands": (codec.decode_command, commands),
+                "encode_events": (codec.encode_event_records, new_decoded[0]),
+                "encode_commands": (codec.encode_command, new_decoded[1])},
+        "msgpack.unpackb only": {"decode_events": (msgpack.unpackb, records),
+                                 "decode_commands": (msgpack.unpackb, commands)},
+    }  # fmt: skip
+    counts = {"decode_events": n_events, "decode_commands": n_commands,
+              "encode_events": n_events, "encode_commands": n_commands}  # fmt: skip
+    figures: dict[str, dict[str, list[float]]] = {
+        name: {f"{op}{unit}": [] for op in ops for unit in ("_s", "_cpu_s")}
+        for name, ops in paths.items()
     }
-    for name, (ev, cm) in paths.items():  # every path builds the same envelopes
-        if "unpackb" in name or "only" in name:  # other types: not comparable
-            continue
-        assert all(ev(r) == decode_events(r) for r in records), name
-        assert all(cm(r) == decode_command(r) for r in commands), name
-    figures: dict[str, dict[str, list[float]]] = {n: {"events_s": [], "events_cpu_s": [],
-                                                      "commands_s": [], "commands_cpu_s": []}
-                                                  for n in paths}  # fmt: skip
     for r in range(repeat):
         order = list(paths) if r % 2 == 0 else list(reversed(paths))
         for name in order:
-            ev, cm = paths[name]
-            wall, cpu = _time(ev, records)
-            figures[name]["events_s"].append(n_events / wall)
-            figures[name]["events_cpu_s"].append(n_events / cpu)
-            wall, cpu = _time(cm, commands)
-            figures[name]["commands_s"].append(n_commands / wall)
-            figures[name]["commands_cpu_s"].append(n_commands / cpu)
+            for op, (fn, items) in paths[name].items():
+                wall, cpu = _time(fn, items)
+                figures[name][f"{op}_s"].append(counts[op] / wall)
+                figures[name][f"{op}_cpu_s"].append(counts[op] / max(cpu, 1e-9))
     med = {n: {k: statistics.median(v) for k, v in f.items()} for n, f in figures.items()}
-    base = med["codec (schemas.codec)"]
-    ratios = {n: {k: m[k] / base[k] for k in m} for n, m in med.items()}
+    ratios = {n: {k: m[k] / med["old"][k] for k in m} for n, m in med.items()}
     for name in paths:
-        console.print(f"  {name}: {med[name]['events_s']:,.0f} events/s "
-                      f"(x{ratios[name]['events_s']:.2f}), {med[name]['commands_s']:,.0f} "
-                      f"commands/s (x{ratios[name]['commands_s']:.2f})")  # fmt: skip
+        console.print(f"  {name}: " + ", ".join(
+            f"{op} {med[name][f'{op}_s']:,.0f}/s (x{ratios[name][f'{op}_s']:.2f})"
+            for op in paths[name]))  # fmt: skip
     return {"events": n_events, "event_records": len(records), "commands": n_commands,
-            "repeat": repeat, "median": med, "ratio_to_codec": ratios,
-            "goal_ratio": GOAL_RATIO, "runs": figures}  # fmt: skip
+            "repeat": repeat, "baseline": BASELINE, "median": med, "ratio_to_old": ratios,
+            "goal_ratio": GOAL_RATIO, **same, "runs": figures}  # fmt: skip
 
 
 def for_run(quick: bool) -> dict[str, Any]:
@@ -245,21 +187,32 @@ def for_run(quick: bool) -> dict[str, Any]:
     return run(events=10_000 if quick else 100_000, repeat=1 if quick else 3)
 
 
+_OPS = (
+    ("decode_events", "events decoded/s"),
+    ("decode_commands", "commands decoded/s"),
+    ("encode_events", "events encoded/s"),
+    ("encode_commands", "commands encoded/s"),
+)
+
+
 def section(r: dict[str, Any]) -> str:
     lines = [
-        f"## Codec: decode + validate, schemas.codec beside msgspec ({r['events']:,} "
-        f"events in {r['event_records']:,} records, {r['commands']:,} commands; median "
-        f"of {r['repeat']})",
+        f"## Codec: decode + validate and encode, the dataclass codec ({r['baseline']}) beside "
+        f"the msgspec Structs ({r['events']:,} events in {r['event_records']:,} records, "
+        f"{r['commands']:,} commands; median of {r['repeat']})",
         "",
-        "| path | events/s | x codec | commands/s | x codec |",
-        "|---|---|---|---|---|",
+        "| path | " + " | ".join(f"{label} | x old" for _, label in _OPS) + " |",
+        "|---|" + "---|---|" * len(_OPS),
     ]
     for name, m in r["median"].items():
-        x = r["ratio_to_codec"][name]
-        lines.append(
-            f"| {name} | {m['events_s']:,.0f} | {x['events_s']:.2f} | "
-            f"{m['commands_s']:,.0f} | {x['commands_s']:.2f} |"
-        )
+        x = r["ratio_to_old"][name]
+        cells = [f"{m[f'{op}_s']:,.0f} | {x[f'{op}_s']:.2f}" if f"{op}_s" in m else "- | -"
+                 for op, _ in _OPS]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", f"Records written byte for byte as the old codec wrote them: "
+              f"{r['event_records_same_bytes']:,} of {r['event_records']:,} events records, "
+              f"{r['commands_same_bytes']:,} of {r['commands']:,} commands (the others: the "
+              "same maps, keys in declaration order)."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

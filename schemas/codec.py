@@ -2,14 +2,25 @@
 
 Decoding never trusts its input: a record that is not msgpack, has an unknown type or
 version, or fails a field rule raises SchemaError, which consumers route to dead letters.
+
+Events and commands are msgspec Structs (schemas.catalogue.Record), decoded and checked
+in C: the envelope first, its body kept raw, then the body by a decoder of its class
+(docs/DESIGN.md, "Codec"). The body's class checks every type, refuses unknown and
+missing fields and runs its __post_init__ rules. A record that path refuses is decoded
+again by the reference path (msgpack, then schemas.fields), which words the refusal as
+the codec always has ("FundsDeposited.amount: expected an integer, got str") with its
+code; refusals are rare, so they may be slow. Both paths share the upcasters. Replies
+stay on the msgpack package.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
 import msgpack
+import msgspec
 
 from schemas.catalogue import COMMANDS, EVENTS, Catalogue
 from schemas.envelope import ROLES, CommandEnvelope, EventEnvelope, Reply
@@ -21,6 +32,75 @@ from schemas.upcasters import upcast
 
 def _pack(obj: dict[str, Any]) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
+
+
+# Encodes a Struct as a map of its fields in declaration order and tuples as arrays: the
+# bytes msgpack.packb wrote for the same plain map (tests/unit/test_codec_bytes.py).
+_encode = msgspec.msgpack.Encoder().encode
+
+
+class _EventWire(msgspec.Struct):
+    """An events record's envelope; the body `d` decoded once its type is known. Unknown
+    envelope keys are ignored, as they always were (a newer writer may add one)."""
+
+    t: str
+    v: int
+    id: str
+    agg: str
+    seq: int
+    at: int
+    cmd: str
+    corr: str
+    cause: str
+    actor: str
+    d: msgspec.Raw
+
+
+class _CommandWire(msgspec.Struct):
+    t: str
+    v: int
+    id: str
+    actor: str
+    role: str
+    corr: str
+    cause: str
+    d: msgspec.Raw
+    fp: str = ""
+
+
+_decode_events_record = msgspec.msgpack.Decoder(list[_EventWire] | _EventWire).decode
+_decode_command_record = msgspec.msgpack.Decoder(_CommandWire).decode
+_decode_plain_body = msgspec.msgpack.Decoder(dict[str, Any]).decode
+
+
+@cache
+def _body_decoder(cls: type) -> Callable[[Any], Any]:
+    return msgspec.msgpack.Decoder(cls).decode
+
+
+def _fast_body(catalogue: Catalogue, name: str, version: int, raw: msgspec.Raw) -> Any:
+    cls = catalogue.lookup(name)
+    if cls is None:
+        raise SchemaError(f"unknown {catalogue.kind} type {name!r}", "unknown_type")
+    if version == cls.VERSION:  # type: ignore[attr-defined]
+        return _body_decoder(cls)(raw)
+    # an older shape: as plain data, lifted by the upcasters, then checked as a new one
+    data = upcast(name, version, cls.VERSION, _decode_plain_body(raw))  # type: ignore[attr-defined]
+    return msgspec.convert(data, cls, strict=True)
+
+
+def _refused(exc: Exception, reference: Callable[[bytes], Any], raw: bytes) -> SchemaError:
+    """The SchemaError for a record the fast path refused: the reference path's own (the
+    wording and code the codec always gave), else one from what the fast path said."""
+    try:
+        reference(raw)
+    except SchemaError as said:
+        return said
+    if isinstance(exc, SchemaError):
+        return exc
+    cause = exc.__cause__  # a rule of the class, raised in its __post_init__
+    code = cause.code if isinstance(cause, SchemaError) else "invalid_record"
+    return SchemaError(str(exc), code)
 
 
 def _unpack_any(raw: bytes) -> Any:
@@ -58,7 +138,21 @@ def _body(catalogue: Catalogue, obj: dict[str, Any]) -> Any:
 
 
 def encode_event(env: EventEnvelope) -> bytes:
-    return _pack(event_to_plain(env))
+    return _encode(
+        {
+            "t": env.event.TYPE,
+            "v": env.event.VERSION,
+            "id": env.event_id,
+            "agg": env.aggregate_id,
+            "seq": env.sequence,
+            "at": env.occurred_at,
+            "cmd": env.command_id,
+            "corr": env.correlation_id,
+            "cause": env.causation_id,
+            "actor": env.actor_id,
+            "d": env.event,
+        }
+    )
 
 
 def event_to_plain(env: EventEnvelope) -> dict[str, Any]:
@@ -91,7 +185,32 @@ def event_from_plain(obj: dict[str, Any]) -> EventEnvelope:
     )
 
 
+def _event_of(e: _EventWire) -> EventEnvelope:
+    return EventEnvelope(
+        event_id=e.id,
+        aggregate_id=e.agg,
+        sequence=e.seq,
+        occurred_at=e.at,
+        command_id=e.cmd,
+        correlation_id=e.corr,
+        causation_id=e.cause,
+        actor_id=e.actor,
+        event=_fast_body(EVENTS, e.t, e.v, e.d),
+    )
+
+
 def decode_event(raw: bytes) -> EventEnvelope:
+    """One event, alone in its record (a map)."""
+    try:
+        found = _decode_events_record(raw)
+        if type(found) is not _EventWire:
+            raise SchemaError("record is not a map", "undecodable")
+        return _event_of(found)
+    except Exception as exc:  # the reference path words every refusal
+        raise _refused(exc, _reference_event, raw) from exc
+
+
+def _reference_event(raw: bytes) -> EventEnvelope:
     return event_from_plain(_unpack(raw))
 
 
@@ -125,6 +244,18 @@ def encode_event_records(envs: Sequence[EventEnvelope]) -> list[bytes]:
 def decode_events(raw: bytes) -> list[EventEnvelope]:
     """Every event of one record, in order; SchemaError if any of them is invalid (the
     record is dead-lettered whole: its events were appended by one decision)."""
+    try:
+        found = _decode_events_record(raw)
+        if type(found) is _EventWire:
+            return [_event_of(found)]
+        if not found or len(found) > MAX_EVENTS_PER_RECORD:
+            raise SchemaError(f"events record holds {len(found)} events", "undecodable")
+        return [_event_of(e) for e in found]
+    except Exception as exc:  # the reference path words every refusal
+        raise _refused(exc, _reference_events, raw) from exc
+
+
+def _reference_events(raw: bytes) -> list[EventEnvelope]:
     obj = _unpack_any(raw)
     if isinstance(obj, dict):
         return [event_from_plain(obj)]
@@ -161,10 +292,42 @@ def command_to_plain(env: CommandEnvelope) -> dict[str, Any]:
 
 
 def encode_command(env: CommandEnvelope) -> bytes:
-    return _pack(command_to_plain(env))
+    return _encode(
+        {
+            "t": env.command.TYPE,
+            "v": env.command.VERSION,
+            "id": env.command_id,
+            "actor": env.actor_id,
+            "role": env.actor_role,
+            "corr": env.correlation_id,
+            "cause": env.causation_id,
+            "d": env.command,
+            **({"fp": env.fingerprint} if env.fingerprint else {}),
+        }
+    )
 
 
 def decode_command(raw: bytes) -> CommandEnvelope:
+    try:
+        c = _decode_command_record(raw)
+        if c.role not in ROLES:
+            raise SchemaError(f"unknown actor role {c.role!r}", "bad_envelope")
+        if not 1 <= len(c.id) <= 200:
+            raise SchemaError("command id must be 1-200 characters", "bad_envelope")
+        return CommandEnvelope(
+            command_id=c.id,
+            actor_id=c.actor,
+            actor_role=c.role,
+            correlation_id=c.corr,
+            causation_id=c.cause,
+            command=_fast_body(COMMANDS, c.t, c.v, c.d),
+            fingerprint=c.fp,
+        )
+    except Exception as exc:  # the reference path words every refusal
+        raise _refused(exc, _reference_command, raw) from exc
+
+
+def _reference_command(raw: bytes) -> CommandEnvelope:
     obj = _unpack(raw)
     role = _field(obj, "role", str)
     if role not in ROLES:

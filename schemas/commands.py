@@ -7,11 +7,12 @@ requester for its account and tasks, the worker for its wallet.
 from __future__ import annotations
 
 from schemas import ids, rules
-from schemas.catalogue import COMMANDS
+from schemas.catalogue import COMMANDS, Record
 
 command = COMMANDS.register
 MAX_REASON = 2_000
 MAX_ALTERNATIVES = 31  # with the task itself, 32 tasks per ClaimTask
+DEFAULT_AUTO_APPROVE_SECONDS = 3 * 24 * 3600
 
 
 class _OnTask:
@@ -51,7 +52,7 @@ class _ByWorker:
 
 
 @command()
-class DepositFunds(_ByRequester):
+class DepositFunds(Record, _ByRequester):
     requester_id: str
     amount: int
     currency: str
@@ -63,7 +64,7 @@ class DepositFunds(_ByRequester):
 
 
 @command()
-class TaskSpec:
+class TaskSpec(Record):
     """One task of a PostTasks batch, as the requester describes it."""
 
     kind: str
@@ -74,7 +75,7 @@ class TaskSpec:
     assignments: int = 1
     lease_seconds: int = 900
     lifetime_seconds: int = 7 * 24 * 3600
-    auto_approve_seconds: int = 3 * 24 * 3600
+    auto_approve_seconds: int = DEFAULT_AUTO_APPROVE_SECONDS
     priority: int = 0
     qualifications: tuple[str, ...] = ()
     payload: object = None
@@ -97,10 +98,11 @@ class TaskSpec:
             rules.ident("qualifications[]", q)
         if self.payload is None and self.payload_ref is None:
             raise ValueError("a task needs a payload or a payload_ref")
+        rules.json_value("payload", self.payload)
 
 
 @command()
-class PostTasks(_ByRequester):
+class PostTasks(Record, _ByRequester):
     requester_id: str
     batch_id: str
     tasks: tuple[TaskSpec, ...]
@@ -115,7 +117,7 @@ class PostTasks(_ByRequester):
 
 
 @command(version=2)
-class ClaimTask(_OnTask):
+class ClaimTask(Record, _OnTask):
     """Claim `task_id`, or else the first of `alternatives` with a free assignment.
 
     The alternatives are more tasks of the same requester, so one processor decides the
@@ -139,29 +141,33 @@ class ClaimTask(_OnTask):
 
 
 @command()
-class ReleaseClaim(_OnTask):
+class ReleaseClaim(Record, _OnTask):
     task_id: str
     claim_id: str
     worker_id: str
 
 
 @command()
-class SubmitWork(_OnTask):
+class SubmitWork(Record, _OnTask):
     task_id: str
     claim_id: str
     worker_id: str
     answer: object
 
+    def __post_init__(self) -> None:
+        _OnTask.__post_init__(self)
+        rules.json_value("answer", self.answer)
+
 
 @command()
-class ApproveSubmission(_OnTask):
+class ApproveSubmission(Record, _OnTask):
     task_id: str
     submission_id: str
     requester_id: str
 
 
 @command()
-class RejectSubmission(_OnTask):
+class RejectSubmission(Record, _OnTask):
     task_id: str
     submission_id: str
     requester_id: str
@@ -177,7 +183,7 @@ DECISIONS = frozenset({"approve", "reject"})
 
 
 @command()
-class ReviewItem:
+class ReviewItem(Record):
     """One decision of a ReviewSubmissions command (not a command on its own)."""
 
     submission_id: str
@@ -192,7 +198,7 @@ class ReviewItem:
 
 
 @command()
-class ReviewSubmissions(_ByRequester):
+class ReviewSubmissions(Record, _ByRequester):
     """Approve or reject up to 1,000 submissions of one requester in one step: all its
     tasks live on its partition, so one processor decides every item, each as
     ApproveSubmission or RejectSubmission would, and answers item by item."""
@@ -230,7 +236,7 @@ def _of_requester(requester_id: str, claim_ids: tuple[str, ...], limit: int) -> 
 
 
 @command()
-class ClaimSuite(_ByRequester):
+class ClaimSuite(Record, _ByRequester):
     """Claim up to `count` of `candidates` (tasks of one requester, tried in order) in one
     step: each claim decided as ClaimTask would, each with its own lease, never two on one
     task. One requester's tasks live on its partition, so one processor decides them all."""
@@ -257,7 +263,7 @@ class ClaimSuite(_ByRequester):
 
 
 @command()
-class SuiteAnswer:
+class SuiteAnswer(Record):
     """One answer of a SubmitSuite command (not a command on its own)."""
 
     claim_id: str
@@ -267,10 +273,11 @@ class SuiteAnswer:
         rules.text("claim_id", self.claim_id, limit=200)
         if self.answer is None:
             raise ValueError("answer must not be null")
+        rules.json_value("answer", self.answer)
 
 
 @command()
-class SubmitSuite(_ByRequester):
+class SubmitSuite(Record, _ByRequester):
     """Submit the work of up to MAXIMUM_SUITE live claims on one requester's tasks, each
     item decided as SubmitWork would and answered on its own."""
 
@@ -284,7 +291,7 @@ class SubmitSuite(_ByRequester):
 
 
 @command()
-class ReleaseSuite(_ByRequester):
+class ReleaseSuite(Record, _ByRequester):
     """Give back up to MAXIMUM_SUITE live claims on one requester's tasks, each item decided
     as ReleaseClaim would and answered on its own."""
 
@@ -298,7 +305,7 @@ class ReleaseSuite(_ByRequester):
 
 
 @command()
-class GrantBonus(_OnTask):
+class GrantBonus(Record, _OnTask):
     task_id: str
     worker_id: str
     requester_id: str
@@ -312,7 +319,7 @@ class GrantBonus(_OnTask):
 
 
 @command()
-class DisputeRejection(_OnTask):
+class DisputeRejection(Record, _OnTask):
     task_id: str
     submission_id: str
     worker_id: str
@@ -324,36 +331,36 @@ class DisputeRejection(_OnTask):
 
 
 @command()
-class OverturnRejection(_OnTask):
+class OverturnRejection(Record, _OnTask):
     task_id: str
     submission_id: str
 
 
 @command()
-class CancelTask(_OnTask):
+class CancelTask(Record, _OnTask):
     task_id: str
     requester_id: str
 
 
 @command()
-class ExpireTask(_OnTask):
+class ExpireTask(Record, _OnTask):
     task_id: str
 
 
 @command()
-class ExpireClaim(_OnTask):
+class ExpireClaim(Record, _OnTask):
     task_id: str
     claim_id: str
 
 
 @command()
-class AutoApprove(_OnTask):
+class AutoApprove(Record, _OnTask):
     task_id: str
     submission_id: str
 
 
 @command()
-class CreditWorker(_ByWorker):
+class CreditWorker(Record, _ByWorker):
     """Emitted by the processor itself, in the transaction that approved the work."""
 
     worker_id: str
@@ -365,7 +372,7 @@ class CreditWorker(_ByWorker):
 
 
 @command()
-class IssuePayout(_ByWorker):
+class IssuePayout(Record, _ByWorker):
     worker_id: str
     payout_id: str
     amount: int

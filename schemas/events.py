@@ -10,7 +10,7 @@ docs/EVENTS.md documents each one; tests/unit/test_event_catalogue.py keeps them
 from __future__ import annotations
 
 from schemas import ids, rules
-from schemas.catalogue import EVENTS
+from schemas.catalogue import EVENTS, Record
 
 event = EVENTS.register
 
@@ -18,7 +18,7 @@ event = EVENTS.register
 
 
 @event()
-class FundsDeposited:
+class FundsDeposited(Record):
     """A requester added money to its account; it becomes available for posting."""
 
     requester_id: str
@@ -32,7 +32,7 @@ class FundsDeposited:
 
 
 @event()
-class BatchPosted:
+class BatchPosted(Record):
     """A batch of tasks was accepted; escrow (rewards and fees of every assignment) is reserved."""
 
     requester_id: str
@@ -52,7 +52,7 @@ class BatchPosted:
 
 
 @event()
-class TaskPosted:
+class TaskPosted(Record):
     """A task is open for claims: `assignments` distinct workers may each do it once."""
 
     task_id: str
@@ -80,10 +80,11 @@ class TaskPosted:
         rules.amount("reward", self.reward)
         rules.amount("fee", self.fee)
         rules.currency("currency", self.currency)
+        rules.json_value("payload", self.payload)
 
 
 @event()
-class TaskClaimed:
+class TaskClaimed(Record):
     """A worker holds one assignment of the task until `lease_expires_at`."""
 
     task_id: str
@@ -93,7 +94,7 @@ class TaskClaimed:
 
 
 @event()
-class ClaimReleased:
+class ClaimReleased(Record):
     """The worker gave the assignment back before submitting (unpaid work, by choice)."""
 
     task_id: str
@@ -105,7 +106,7 @@ class ClaimReleased:
 
 
 @event()
-class ClaimExpired:
+class ClaimExpired(Record):
     """The lease ran out before a submission: the assignment returns to the pool."""
 
     task_id: str
@@ -117,7 +118,7 @@ class ClaimExpired:
 
 
 @event()
-class WorkSubmitted:
+class WorkSubmitted(Record):
     """The worker handed in its answer; payment now waits on the requester's review."""
 
     task_id: str
@@ -128,9 +129,12 @@ class WorkSubmitted:
     claimed_at: int
     auto_approve_at: int
 
+    def __post_init__(self) -> None:
+        rules.json_value("answer", self.answer)
+
 
 @event()
-class SubmissionApproved:
+class SubmissionApproved(Record):
     """The work is accepted: `reward` is owed to the worker, `fee` to the platform."""
 
     task_id: str
@@ -145,7 +149,7 @@ class SubmissionApproved:
 
 
 @event()
-class SubmissionRejected:
+class SubmissionRejected(Record):
     """The requester refused the work: the worker is not paid and escrow returns to it."""
 
     task_id: str
@@ -159,7 +163,7 @@ class SubmissionRejected:
 
 
 @event()
-class BonusGranted:
+class BonusGranted(Record):
     """An extra payment from the requester's available balance, with the platform's fee."""
 
     task_id: str
@@ -172,7 +176,7 @@ class BonusGranted:
 
 
 @event()
-class RejectionDisputed:
+class RejectionDisputed(Record):
     """The worker contests a rejection; an operator or the requester may overturn it."""
 
     task_id: str
@@ -182,7 +186,7 @@ class RejectionDisputed:
 
 
 @event()
-class RejectionOverturned:
+class RejectionOverturned(Record):
     """A rejection was reversed: the requester now pays reward and fee from its balance."""
 
     task_id: str
@@ -196,7 +200,7 @@ class RejectionOverturned:
 
 
 @event()
-class TaskCancelled:
+class TaskCancelled(Record):
     """The requester withdrew the task: no new claims; unused escrow goes back."""
 
     task_id: str
@@ -206,7 +210,7 @@ class TaskCancelled:
 
 
 @event()
-class TaskExpired:
+class TaskExpired(Record):
     """The task's lifetime ended: no new claims; unused escrow goes back."""
 
     task_id: str
@@ -219,7 +223,7 @@ class TaskExpired:
 
 
 @event()
-class WorkerCredited:
+class WorkerCredited(Record):
     """Money owed to a worker (an approval, bonus or overturn) reached its wallet."""
 
     worker_id: str
@@ -235,7 +239,7 @@ class WorkerCredited:
 
 
 @event()
-class PayoutIssued:
+class PayoutIssued(Record):
     """Money left the platform to the worker; never more than the wallet's balance."""
 
     worker_id: str

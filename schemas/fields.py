@@ -1,8 +1,12 @@
-"""Type-driven conversion between frozen dataclasses and plain values (dicts, lists, ints).
+"""Type-driven conversion between models and plain values (dicts, lists, ints).
 
-Plain values are what msgpack and JSON carry. Each dataclass's field annotations are
-compiled once into converters that check the type of every incoming value, so a record
-with a wrong or missing field is refused with a precise reason instead of half-built.
+A model is a frozen dataclass (API bodies and answers) or a msgspec Struct (events and
+commands, schemas.catalogue.Record): `fields_of` reads either. Plain values are what
+msgpack and JSON carry. Each model's field annotations are compiled once into converters
+that check the type of every incoming value, so a record with a wrong or missing field is
+refused with a precise reason instead of half-built. The codec decodes records with
+msgspec; this is the API's path for request bodies and the codec's reference path that
+words its refusals (schemas/codec.py).
 """
 
 from __future__ import annotations
@@ -12,9 +16,34 @@ import types
 import typing
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
+
+import msgspec
 
 from schemas.errors import SchemaError
+
+
+class Field(NamedTuple):
+    name: str
+    required: bool  # no default: a plain value must carry it
+
+
+def is_model(value: Any) -> bool:
+    """A dataclass or Struct, the class itself or an instance."""
+    cls = value if isinstance(value, type) else type(value)
+    return issubclass(cls, msgspec.Struct) or dataclasses.is_dataclass(cls)
+
+
+@cache
+def fields_of(cls: type) -> tuple[Field, ...]:
+    """The fields of a dataclass or Struct, in declaration order."""
+    if issubclass(cls, msgspec.Struct):
+        return tuple(Field(f.name, f.required) for f in msgspec.structs.fields(cls))
+    return tuple(
+        Field(f.name, f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        for f in dataclasses.fields(cls)
+    )
+
 
 # A converter takes the value and where it sits: a path (a str, or (parent, name/index)
 # pairs) rendered into text only when something is wrong, never on the happy path.
@@ -102,7 +131,7 @@ def _converter(annotation: Any) -> Converter:
         return _tuple_of(_converter(args[0]))
     if origin is dict:
         return _dict_of(_converter(args[0]), _converter(args[1]))
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and is_model(annotation):
         return _nested(annotation)
     raise TypeError(f"unsupported field annotation {annotation!r}")
 
@@ -111,14 +140,7 @@ def _converter(annotation: Any) -> Converter:
 def _plan(cls: type) -> tuple[tuple[str, Converter, bool], ...]:
     """(name, converter, required) for each field, compiled once per class."""
     hints = typing.get_type_hints(cls)
-    return tuple(
-        (
-            f.name,
-            _converter(hints[f.name]),
-            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
-        )
-        for f in dataclasses.fields(cls)
-    )
+    return tuple((f.name, _converter(hints[f.name]), f.required) for f in fields_of(cls))
 
 
 @cache
@@ -220,13 +242,13 @@ def _compile(cls: type) -> Callable[[Any, Any], Any]:
 
 
 def to_plain(value: Any) -> Any:
-    """Dataclasses to dicts, tuples to lists, recursively (the inverse of from_plain)."""
+    """Models to dicts, tuples to lists, recursively (the inverse of from_plain)."""
     if type(value) in _LEAVES:  # most values of a payload: skip every check below
         return value
     encode = _encoders.get(type(value))
     if encode is not None:
         return encode(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if not isinstance(value, type) and is_model(value):
         return _encoder(type(value))(value)
     if isinstance(value, tuple | list):
         return [to_plain(v) for v in value]
@@ -255,17 +277,17 @@ def _field_encoder(annotation: Any) -> Callable[[Any], Any] | None:
 
 
 def _encoder(cls: type) -> Callable[[Any], dict[str, Any]]:
-    """Compile, once per class, a function building the plain dict of an instance."""
+    """Compile, once per class, a function building the plain dict of an instance, its
+    keys in declaration order: the order msgspec writes a Struct's fields in, so packing
+    the plain map gives the record's own bytes (audit.verify relies on it). Before the
+    Structs, fields stored as they are came first and the converted ones (tuples, nested
+    models, free-form values) last: records of those days differ in key order only."""
     hints = typing.get_type_hints(cls)
-    plan = [(f.name, _field_encoder(hints[f.name])) for f in dataclasses.fields(cls)]
-    plain = [name for name, enc in plan if enc is None]
-    converted = [(name, enc) for name, enc in plan if enc is not None]
+    plan = [(f.name, _field_encoder(hints[f.name])) for f in fields_of(cls)]
 
     def encode(value: Any) -> dict[str, Any]:
-        out = {name: getattr(value, name) for name in plain}
-        for name, enc in converted:
-            out[name] = enc(getattr(value, name))
-        return out
+        return {name: getattr(value, name) if enc is None else enc(getattr(value, name))
+                for name, enc in plan}  # fmt: skip
 
     _encoders[cls] = encode
     return encode

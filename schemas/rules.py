@@ -79,3 +79,56 @@ def text(name: str, value: str, *, limit: int, required: bool = True) -> None:
 def kind(name: str, value: str) -> None:
     if value not in KINDS:
         raise SchemaError(f"{name}: unknown task kind {value!r} (known: {sorted(KINDS)})")
+
+
+_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+def json_value(name: str, value: object) -> None:
+    """A free-form field (payload, answer) holds what JSON holds: objects with string keys,
+    arrays, strings, numbers, booleans, null. The API only ever writes those; a record
+    carrying anything else (msgpack ext types or timestamps, binary, non-string keys) is
+    refused, as its views could not show it. Loops, not recursion: no depth crashes it;
+    the place of the offence is looked for only once there is one."""
+    if type(value) in _JSON_LEAVES or _is_json(value):
+        return
+    where, reason = _offence(name, value)
+    raise SchemaError(f"{where}: {reason}")
+
+
+def _is_json(value: object) -> bool:
+    leaves = _JSON_LEAVES
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            for key, inner in item.items():  # type: ignore[attr-defined]
+                if type(key) is not str:
+                    return False
+                if type(inner) not in leaves:
+                    stack.append(inner)
+        elif kind is list or kind is tuple:
+            stack.extend(inner for inner in item if type(inner) not in leaves)  # type: ignore[attr-defined]
+        elif kind not in leaves:
+            return False
+    return True
+
+
+def _offence(name: str, value: object) -> tuple[str, str]:
+    """(where, why) of the first value _is_json refuses."""
+    stack: list[tuple[str, object]] = [(name, value)]
+    while stack:
+        where, item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            for key, inner in item.items():  # type: ignore[attr-defined]
+                if type(key) is not str:
+                    return where, (f"a key of type {type(key).__name__} is not a JSON object"
+                                   " key (string keys only)")  # fmt: skip
+                stack.append((f"{where}.{key}", inner))
+        elif kind is list or kind is tuple:
+            stack.extend((f"{where}[{i}]", inner) for i, inner in enumerate(item))  # type: ignore[arg-type]
+        elif kind not in _JSON_LEAVES:
+            return where, f"a {kind.__name__} is not a JSON value"
+    return name, "not a JSON value"

@@ -3,7 +3,8 @@
 
 A schema comes from a type hint: int, str, bool, float, object or Any (any JSON value),
 Literal (an enum), X | None (nullable), other unions (anyOf), tuple and list (an array),
-dict[str, X] (an object of X), a dataclass (a component named after the class).
+dict[str, X] (an object of X), a dataclass or msgspec Struct (a component named after the
+class).
 `Annotated[X, Schema(...)]` adds what the type cannot say: bounds, patterns, defaults.
 A dataclass field without a default is required; the response models give none (they
 are served whole), so every field of theirs is required, null where the type allows it.
@@ -11,7 +12,6 @@ are served whole), so every field of theirs is required, null where the type all
 
 from __future__ import annotations
 
-import dataclasses
 import types
 import typing
 from typing import Any
@@ -20,6 +20,7 @@ from broker.api.hints import FIELD_SCHEMAS, Schema
 from broker.api.resources import Error
 from broker.api.routes import HEADER_CHARS, MAX_PATH_PARAM_CHARS, Route
 from consumers.queries.listings import DEFAULT_LIMIT, MAX_LIMIT
+from schemas.fields import fields_of, is_model
 
 # Printable ASCII, as app.check_headers wants a header, without the leading or trailing
 # space that HTTP clients refuse or strip.
@@ -48,7 +49,7 @@ RETRY_AFTER = {"description": "seconds to wait before trying again", "required":
 
 
 def json_schema(annotation: Any, components: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAPI 3.0 schema of a type hint; dataclasses go to `components`."""
+    """The OpenAPI 3.0 schema of a type hint; dataclasses and Structs go to `components`."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
         schema = json_schema(args[0], components)
@@ -70,7 +71,7 @@ def json_schema(annotation: Any, components: dict[str, Any]) -> dict[str, Any]:
         return {"type": "array", "items": json_schema(args[0], components) if args else {}}
     if annotation is dict or origin is dict:
         return _object_of(args, components)
-    if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
+    if isinstance(annotation, type) and is_model(annotation):
         return {"$ref": f"#/components/schemas/{_component(annotation, components)}"}
     raise TypeError(f"no JSON schema for {annotation!r}")
 
@@ -127,13 +128,12 @@ def _object_schema(cls: type, components: dict[str, Any]) -> dict[str, Any]:
     hints = typing.get_type_hints(cls, include_extras=True)
     extra = FIELD_SCHEMAS.get(cls, {})
     properties = {}
-    for f in dataclasses.fields(cls):
+    for f in fields_of(cls):
         schema = json_schema(hints[f.name], components)
         if f.name in extra:
             schema = _with(schema, extra[f.name].keywords)
         properties[f.name] = schema
-    required = [f.name for f in dataclasses.fields(cls)
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    required = [f.name for f in fields_of(cls) if f.required]
     schema: dict[str, Any] = {"type": "object", "additionalProperties": False,
                               "properties": properties, "x-python": _qualname(cls)}  # fmt: skip
     if required:  # OpenAPI 3.0 refuses an empty list
@@ -179,9 +179,7 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     if route.body is not None:
         op["requestBody"] = {
             # a body whose every field has a default may be left out (the handler's defaults)
-            "required": any(f.default is dataclasses.MISSING
-                            and f.default_factory is dataclasses.MISSING
-                            for f in dataclasses.fields(route.body)),
+            "required": any(f.required for f in fields_of(route.body)),
             "content": {"application/json": {"schema": json_schema(route.body, components)}},
         }
     return op

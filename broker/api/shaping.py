@@ -10,7 +10,6 @@ view's readers (consumers/queries/listings.py), which know how the view stores t
 
 from __future__ import annotations
 
-import dataclasses
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -18,6 +17,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from broker.api.hints import Schema
+from schemas.fields import fields_of, is_model
 
 T = TypeVar("T")
 Convert = Callable[[Any], Any]
@@ -65,8 +65,7 @@ _LEAVES = frozenset({str, int, bool, float, type(None)})
 
 @cache
 def _names(kind: type) -> tuple[str, ...] | None:
-    return tuple(f.name for f in dataclasses.fields(kind)) if dataclasses.is_dataclass(kind) \
-        else None  # fmt: skip
+    return tuple(f.name for f in fields_of(kind)) if is_model(kind) else None
 
 
 @cache
@@ -74,7 +73,7 @@ def _plan(cls: type) -> tuple[tuple[str, Convert, Any], ...]:
     """(name, converter, default when absent) per field, compiled once per model."""
     hints = typing.get_type_hints(cls, include_extras=True)
     return tuple((f.name, _converter(hints[f.name]), _default(hints[f.name]))
-                 for f in dataclasses.fields(cls))  # fmt: skip
+                 for f in fields_of(cls))  # fmt: skip
 
 
 def _default(hint: Any) -> Any:
@@ -110,7 +109,7 @@ def _converter(hint: Any) -> Convert:
     if origin is dict:
         key, value = _converter(args[0]), _converter(args[1])
         return lambda found: {key(k): value(v) for k, v in _mapping(found).items()}
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and is_model(hint):
         return lambda found: found if isinstance(found, hint) else typed(hint, _mapping(found))
     raise TypeError(f"no conversion to {hint!r}")
 

@@ -67,7 +67,7 @@ def _deployment_metrics(settings: Settings) -> None:
     from consumers.power.collector import PowerCollector
     from consumers.stores.redis_store import RedisStore
     from runtime.consumer_lag import start_lag_poller
-    from schemas.commands import TaskSpec
+    from schemas.commands import DEFAULT_AUTO_APPROVE_SECONDS
 
     floors = policy_for(settings).wage_floors
     # A pinned list is always reported; by default a currency appears once money moves.
@@ -75,7 +75,7 @@ def _deployment_metrics(settings: Settings) -> None:
     role_registry("timers").register(PowerCollector(
         RedisStore.from_url(settings.redis),
         {c: floor for c, floor in floors.items() if not pinned or c in pinned},
-        auto_approve_seconds=int(TaskSpec.__dataclass_fields__["auto_approve_seconds"].default),
+        auto_approve_seconds=DEFAULT_AUTO_APPROVE_SECONDS,
         top_k=settings.power_top_k,
         pinned=pinned,
     ))

@@ -9,7 +9,6 @@ input; the last test checks the API still works end to end and logged no traceba
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import gzip
 import json
 import re
@@ -28,6 +27,7 @@ from hypothesis import strategies as st
 from broker.api.app import HANDLER_MODULES  # importing the handlers fills ROUTES
 from broker.api.routes import ROUTES, Route
 from broker.client import Client
+from schemas.fields import fields_of, is_model
 from schemas.limits import MAX_ANSWER_BYTES, MAX_JSON_DEPTH
 from testkit.stack_processes import Stack, probe
 from tests.faults.roles import fault_stack
@@ -191,14 +191,14 @@ def _placeholder(annotation: Any) -> Any:
         return []
     if type(None) in args:
         return None
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and is_model(annotation):
         return _base(annotation)
     return "x"  # object: free-form
 
 
 def _base(cls: type) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
-    return {f.name: _placeholder(hints[f.name]) for f in dataclasses.fields(cls)}
+    return {f.name: _placeholder(hints[f.name]) for f in fields_of(cls)}
 
 
 def _nested(depth: int, leaf: Any = 0) -> Any:

@@ -11,6 +11,8 @@ import dataclasses
 import zlib
 from typing import Any
 
+import msgspec
+
 from audit.logfile import event_key
 from broker.domain.stamping import aggregate_of
 from schemas import commands as c
@@ -79,7 +81,7 @@ def first(records: list[Positioned], kind: type) -> EventEnvelope:
 
 
 def with_event(env: EventEnvelope, **changes: Any) -> EventEnvelope:
-    return dataclasses.replace(env, event=dataclasses.replace(env.event, **changes))
+    return dataclasses.replace(env, event=msgspec.structs.replace(env.event, **changes))
 
 
 def replaced(records: list[Positioned], old: EventEnvelope, new: EventEnvelope) -> list[Positioned]:

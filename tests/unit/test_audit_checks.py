@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import msgspec
+
 from audit.checks import MAX_LISTED, aggregates, ids, sequences, wallets
 from schemas import events as ev
 from tests.unit.audit_kit import (
@@ -92,7 +94,7 @@ def test_counts_of_aggregates_by_kind() -> None:
 def test_more_claims_than_assignments_is_a_violation_at_the_offset_it_happens() -> None:
     log = good_log()
     claim = first(log, ev.TaskClaimed).event
-    extra = dataclasses.replace(claim, claim_id=f"{claim.task_id}:c9", worker_id="wolf")
+    extra = msgspec.structs.replace(claim, claim_id=f"{claim.task_id}:c9", worker_id="wolf")
     found = aggregates.check(appended(log, extra, "extra/0"))
     assert any("4 claims and submissions > 3 assignments" in f for f in found), found
 

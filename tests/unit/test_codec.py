@@ -1,13 +1,12 @@
 """msgpack codec: every event and command round-trips; bad records raise SchemaError codes."""
 
-import dataclasses
-
 import msgpack
 import pytest
+from msgspec.structs import replace
 
 from schemas import commands as c
 from schemas import events as ev
-from schemas.catalogue import COMMANDS, EVENTS
+from schemas.catalogue import COMMANDS, EVENTS, Record
 from schemas.codec import (
     command_to_plain,
     decode_command,
@@ -46,7 +45,7 @@ SPEC = c.TaskSpec("translation", 300, "EUR", 600, qualifications=("ar",), payloa
 COMMAND_SAMPLES = [
     c.DepositFunds(k.R, 1, "EUR"),
     SPEC,
-    c.PostTasks(k.R, "b1", (SPEC, dataclasses.replace(SPEC, assignments=10))),
+    c.PostTasks(k.R, "b1", (SPEC, replace(SPEC, assignments=10))),
     c.ClaimTask(T, k.W, ("ar",)),
     c.ReleaseClaim(T, CLAIM, k.W),
     c.SubmitWork(T, CLAIM, k.W, {"en": "..."}),
@@ -146,8 +145,7 @@ def test_bad_command_envelopes():
         assert code_of(raw, decode_command) == "bad_envelope"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Greeted:
+class Greeted(Record):
     name: str
     greeting: str
 

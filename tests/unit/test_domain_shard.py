@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import msgspec
 import pytest
 
 from broker.domain.errors import CODES
@@ -187,7 +188,8 @@ def _wallet():
 def test_money_is_conserved_through_a_lifecycle():
     m = Market()
     m.send(c.DepositFunds("acme", 1_000_000, "EUR"), REQUESTER)
-    m.send(c.PostTasks("acme", "b1", (SPEC, dataclasses.replace(SPEC, assignments=10))), REQUESTER)
+    more = msgspec.structs.replace(SPEC, assignments=10)
+    m.send(c.PostTasks("acme", "b1", (SPEC, more)), REQUESTER)
     other = "acme:b1:1"
     for who in (W, W2, "wendy"):
         m.send(c.ClaimTask(TASK, who) if who != "wendy" else c.ClaimTask(other, who), worker(who))

@@ -4,7 +4,6 @@ Format: a `## Events` / `## Commands` / `## Envelopes` section holds one `### Ty
 heading per type, followed by a table whose first two columns are `field` and `type`.
 """
 
-import dataclasses
 import re
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from broker.domain.errors import CODES
 from schemas import envelope
 from schemas.catalogue import COMMANDS, EVENTS
+from schemas.fields import fields_of
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "EVENTS.md"
 CELL = re.compile(r"(?<!\\)\|")
@@ -47,7 +47,7 @@ def documented(section: str, name: str) -> list[tuple[str, str]]:
 
 def declared(cls: type) -> list[tuple[str, str]]:
     # the schemas use `from __future__ import annotations`: types are their source text
-    return [(f.name, str(f.type)) for f in dataclasses.fields(cls)]
+    return [(f.name, cls.__annotations__[f.name]) for f in fields_of(cls)]
 
 
 def test_every_event_and_command_is_documented_and_nothing_else():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from consumers.engine.runner import apply_batch, fold_log
 from consumers.stores.memory_store import MemoryStore
