@@ -22,6 +22,7 @@ from typing import Any
 import msgpack
 import msgspec
 
+from schemas import free_form
 from schemas.catalogue import COMMANDS, EVENTS, Catalogue
 from schemas.envelope import ROLES, CommandEnvelope, EventEnvelope, Reply
 from schemas.errors import SchemaError
@@ -83,10 +84,12 @@ def _fast_body(catalogue: Catalogue, name: str, version: int, raw: msgspec.Raw) 
     if cls is None:
         raise SchemaError(f"unknown {catalogue.kind} type {name!r}", "unknown_type")
     if version == cls.VERSION:  # type: ignore[attr-defined]
-        return _body_decoder(cls)(raw)
-    # an older shape: as plain data, lifted by the upcasters, then checked as a new one
-    data = upcast(name, version, cls.VERSION, _decode_plain_body(raw))  # type: ignore[attr-defined]
-    return msgspec.convert(data, cls, strict=True)
+        record = _body_decoder(cls)(raw)
+    else:  # an older shape: as plain data, lifted by the upcasters, checked as a new one
+        data = upcast(name, version, cls.VERSION, _decode_plain_body(raw))  # type: ignore[attr-defined]
+        record = msgspec.convert(data, cls, strict=True)
+    free_form.check(record)
+    return record
 
 
 def _refused(exc: Exception, reference: Callable[[bytes], Any], raw: bytes) -> SchemaError:
@@ -134,7 +137,9 @@ def _body(catalogue: Catalogue, obj: dict[str, Any]) -> Any:
     if cls is None:
         raise SchemaError(f"unknown {catalogue.kind} type {name!r}", "unknown_type")
     data = upcast(name, _field(obj, "v", int), cls.VERSION, _field(obj, "d", dict))
-    return from_plain(cls, data)
+    record = from_plain(cls, data)
+    free_form.check(record)
+    return record
 
 
 def encode_event(env: EventEnvelope) -> bytes:

@@ -98,7 +98,6 @@ class TaskSpec(Record):
             rules.ident("qualifications[]", q)
         if self.payload is None and self.payload_ref is None:
             raise ValueError("a task needs a payload or a payload_ref")
-        rules.json_value("payload", self.payload)
 
 
 @command()
@@ -153,10 +152,6 @@ class SubmitWork(Record, _OnTask):
     claim_id: str
     worker_id: str
     answer: object
-
-    def __post_init__(self) -> None:
-        _OnTask.__post_init__(self)
-        rules.json_value("answer", self.answer)
 
 
 @command()
@@ -273,7 +268,6 @@ class SuiteAnswer(Record):
         rules.text("claim_id", self.claim_id, limit=200)
         if self.answer is None:
             raise ValueError("answer must not be null")
-        rules.json_value("answer", self.answer)
 
 
 @command()

@@ -80,7 +80,6 @@ class TaskPosted(Record):
         rules.amount("reward", self.reward)
         rules.amount("fee", self.fee)
         rules.currency("currency", self.currency)
-        rules.json_value("payload", self.payload)
 
 
 @event()
@@ -128,9 +127,6 @@ class WorkSubmitted(Record):
     answer: object
     claimed_at: int
     auto_approve_at: int
-
-    def __post_init__(self) -> None:
-        rules.json_value("answer", self.answer)
 
 
 @event()

@@ -185,3 +185,30 @@ def test_a_nested_rule_names_its_place():
     with pytest.raises(SchemaError) as caught:
         decode_command(msgpack.packb(plain, use_bin_type=True))
     assert str(caught.value) == "PostTasks.tasks[0]: a task needs a payload or a payload_ref"
+
+
+def _command_with(command: object, path: tuple, value: object) -> bytes:
+    """`command`'s record with the free-form value at `path` (keys and indexes of its
+    plain body) replaced, packed by the msgpack package."""
+    plain = command_to_plain(CommandEnvelope("c1", k.R, "requester", "c1", command))
+    holder = plain["d"]
+    for part in path[:-1]:
+        holder = holder[part]
+    holder[path[-1]] = value
+    return msgpack.packb(plain, use_bin_type=True, datetime=False)
+
+
+@pytest.mark.parametrize(
+    ("sample", "path", "named"),
+    [
+        (2, ("tasks", 1, "payload"), "tasks[1].payload"),  # PostTasks: a spec's payload
+        (12, ("items", 0, "answer"), "items[0].answer"),  # SubmitSuite: an item's answer
+    ],
+)
+def test_free_form_values_nested_in_a_command_are_checked_on_decoding(sample, path, named):
+    command = COMMAND_SAMPLES[sample]
+    assert decode_command(_command_with(command, path, {"ok": [1, "x"]})).command != command
+    with pytest.raises(SchemaError) as caught:
+        decode_command(_command_with(command, path, {"ok": msgpack.ExtType(3, b"")}))
+    assert str(caught.value) == f"{named}.ok: a ExtType is not a JSON value"
+    assert caught.value.code == "invalid_record"
