@@ -191,7 +191,7 @@ class RedisStore:
         return self.client.zrangebyscore(key, min_score, "+inf", offset, count, withscores=True)
 
     def zrange_from_many(self, windows: Sequence[Window]) -> list[list[Scored]]:
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.client.pipeline(transaction=True)  # one instant: merged_page needs it
         for key, min_score, count in windows:
             pipe.zrangebyscore(key, min_score, "+inf", 0, count, withscores=True)
         return pipe.execute()
