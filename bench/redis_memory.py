@@ -188,8 +188,13 @@ def owned_db(db: int) -> Iterator[str]:
 
 
 def side(tree: Path, db: int, tasks: int, layout: str, mark: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-c", SIDE_SCRIPT, str(tree), redis_url(db),
-                          str(tasks), layout, mark], cwd=tree, check=True, capture_output=True,
+    return side_at(tree, redis_url(db), tasks, layout, mark)
+
+
+def side_at(tree: Path, url: str, tasks: int, layout: str, mark: str) -> dict[str, Any]:
+    """One side's figures, folded into the empty DB at `url` whose owner key is `mark`."""
+    out = subprocess.run([sys.executable, "-c", SIDE_SCRIPT, str(tree), url, str(tasks),
+                          layout, mark], cwd=tree, check=True, capture_output=True,
                          text=True)  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
 
