@@ -3,9 +3,9 @@
 The parallel replay (audit/parallel.py) folds each log segment into its own store. Two
 segments' stores merge exactly when no field or member was written by both, except hash
 fields only ever HINCRBY'd (increments commute: they are summed) and set members only
-ever SADDed, and no key one segment
-READ (ZSYNC's meta hash, ZMIN's hash, a group's tally) was touched by another: there the
-order of the segments would matter. `merge` checks that and says None otherwise; the caller
+ever SADDed, and no key one segment READ (ZSYNC's meta hash, ZMIN's hash, a group's
+tally, HSETSHARED's hash) was touched by another: there the order of the segments would
+matter. `merge` checks that and says None otherwise; the caller
 then replays serially.
 """
 
@@ -74,13 +74,19 @@ class TrackedStore(MemoryStore):
         self.reads.add(op[1])
         super()._zmin(op)
 
+    def _hsetshared(self, op: Op) -> None:
+        self.reads.add(op[1])  # whether `field` is written depends on `shared`
+        self._mark(op[1], (op[2], op[3]), WRITE)
+        super()._hsetshared(op)
+
     def _zsync(self, op: Op) -> None:
         self.reads.add(op[1])  # its fields (`counted`) are written directly too
         super()._zsync(op)
 
-    def _tally(self, meta: dict, tally: str, now: int, before: int) -> None:  # type: ignore[override]
+    def _tally(self, meta: dict, tally: str, now: int, before: int,  # type: ignore[override]
+               p: str = "") -> None:  # fmt: skip
         self.reads.add(tally)  # a group's counts decide its own place
-        super()._tally(meta, tally, now, before)
+        super()._tally(meta, tally, now, before, p)
 
     def _feed(self, op: Op) -> None:
         partition = self._at[0]

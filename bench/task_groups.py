@@ -51,8 +51,9 @@ def bytes_per_task(client: redis.Redis, groups: int) -> tuple[float, float]:
     ids = [f"req{g % 200}:b{g}:0" for g in range(min(groups, 1_000))]
     gid = task_groups.group_id("req0", "image_labelling", 10_000, "EUR", 30, ())
     member = client.memory_usage(task_groups.tasks_key(gid)) / 2  # two tasks a group
-    own = sum(client.memory_usage(task_groups.task_key(t)) for t in ids) / len(ids)
-    theirs = sum(client.memory_usage(queue.task_key(t)) for t in ids) / len(ids)
+    # A batch's two tasks share one hash of task state in each view (task_slots).
+    own = sum(client.memory_usage(task_groups.task_slot(t)[0]) for t in ids) / len(ids) / 2
+    theirs = sum(client.memory_usage(queue.task_slot(t)[0]) for t in ids) / len(ids) / 2
     return own + member, theirs
 
 

@@ -31,11 +31,14 @@ def redis_binary() -> str:
 
 # Compact encodings for the views' many small keys (docs/VIEWS.md, "Memory"). A task's
 # hash in the tasks view holds its payload as JSON: above 64 bytes (the default) Redis
-# turns the whole hash into a hashtable, ~3x the memory. Every name exists in Redis 7.0.
+# turns the whole hash into a hashtable, ~3x the memory. A batch's status sets and a
+# group's task set stay listpacks (~23 B a task instead of ~95) up to 1,024 tasks, for
+# ~10-20 us more Redis time per status move (bench/zset_listpack.py, docs/DESIGN.md).
+# Every name exists in Redis 7.0.
 LISTPACK = {
     "hash-max-listpack-entries": "128",
     "hash-max-listpack-value": "1024",
-    "zset-max-listpack-entries": "128",
+    "zset-max-listpack-entries": "1024",
     "zset-max-listpack-value": "128",
 }
 

@@ -5,7 +5,8 @@ next page starts strictly after it in the set's (score, member) order. Scores ne
 for a member (consumers/views/batches.py), so a member inserted, moved or removed between
 two pages never makes another one appear twice or be skipped. A page costs one
 ZRANGEBYSCORE ... LIMIT, O(log N + limit) (plus the members tied with the cursor's score,
-which the views make rare), never O(set).
+which the views make rare), never O(set); a batch's tasks of every status, one such read
+of each of its 7 status sets in one MULTI (`merged_page`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from consumers.stores.store import Reader, Scored
@@ -98,6 +99,37 @@ def page(reader: Reader, key: str, cursor: Cursor | None,
     return items, None
 
 
+def merged_page(reader: Reader, keys: Sequence[str], cursor: Cursor | None,
+                limit: int) -> tuple[list[Scored], str | None]:  # fmt: skip
+    """`page` over the union of sets no member is in twice (a batch's status sets: a task
+    is in exactly one, at a score that never changes), in the order one set holding them
+    all would give. One atomic read of every set (MULTI: a task moving between two sets
+    is seen in one of them), up to limit + 1 members after the cursor from each."""
+    start, count = (-(2**53), limit + 1) if cursor is None else (cursor[0], limit + 2)
+    while True:
+        fetched = reader.zrange_from_many([(key, start, count) for key in keys])
+        merged: list[Scored] = []
+        widen = 0
+        for rows in fetched:
+            after = rows if cursor is None else [
+                x for x in rows if x[1] > cursor[0] or x[0] > cursor[1]]
+            if len(after) <= limit and len(rows) == count:
+                widen = max(widen, len(rows) - len(after))  # ties with the cursor
+            merged += after
+        if not widen:
+            break
+        count += widen
+    merged.sort(key=_by_score)
+    if len(merged) > limit:
+        last = merged[limit - 1]
+        return merged[:limit], encode_cursor(last[1], last[0])
+    return merged, None
+
+
+def _by_score(item: Scored) -> tuple[float, str]:
+    return item[1], item[0]
+
+
 def _typed(found: dict[str, str], ints: frozenset[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in found.items():
@@ -157,10 +189,20 @@ def batch_tasks_page(reader: Reader, requester: str, batch: str, status: str | N
                      cursor: Cursor | None, limit: int) -> Page:
     if status is not None and status not in batches.TASK_STATUSES:
         raise BadQuery(f"status must be one of {', '.join(batches.TASK_STATUSES)}")
-    items, after = page(reader, batches.tasks_key(requester, batch, status), cursor, limit)
+    items, after = _tasks_page(reader, requester, batch, status, cursor, limit)
     ids = [t for t, _ in items]
     found = task_record.read_tasks(reader, ids)
     return [task_row(t, f) for t, f in zip(ids, found, strict=True)], after
+
+
+def _tasks_page(reader: Reader, requester: str, batch: str, status: str | None,
+                cursor: Cursor | None, limit: int) -> tuple[list[Scored], str | None]:  # fmt: skip
+    """A batch's tasks of one status, or of all: merged from the status sets (the view
+    keeps no set of all its tasks: ~100 B a task, docs/DESIGN.md)."""
+    if status is not None:
+        return page(reader, batches.tasks_key(requester, batch, status), cursor, limit)
+    return merged_page(reader, [batches.tasks_key(requester, batch, s)
+                                for s in batches.TASK_STATUSES], cursor, limit)  # fmt: skip
 
 
 def submissions_page(reader: Reader, requester: str, status: str, batch: str | None,
@@ -214,9 +256,8 @@ def results(reader: Reader, requester: str, batch: str,
     """Every submission of the batch, in task order (then submission id), with its answer:
     one page of tasks in memory at a time, whatever the batch's size."""
     cursor: Cursor | None = None
-    key = batches.tasks_key(requester, batch)
     while True:
-        items, after = page(reader, key, cursor, page_size)
+        items, after = _tasks_page(reader, requester, batch, None, cursor, page_size)
         ids = [t for t, _ in items]
         subs = reader.smembers_many([tasks_view.submissions_key(t) for t in ids])
         pairs = [(t, s) for t, found in zip(ids, subs, strict=True) for s in sorted(found)]

@@ -155,25 +155,39 @@ class MemoryStore:
         else:
             self._zrem(("ZREM", zset, member))
 
+    def _hsetshared(self, op: Op) -> None:
+        _, key, shared, field, value = op
+        h = self.data.get(key)
+        if h.__class__ is not dict:
+            h = self._create(key, h, dict)
+        if str(h.setdefault(shared, value)) == value:
+            h.pop(field, None)  # never empties it: `shared` is there
+        else:
+            h[field] = value
+
     def _zsync(self, op: Op) -> None:
-        _, meta_key, member = op
+        meta_key, member = op[1], op[2]
+        p = op[3] if len(op) > 3 else ""
         meta = self.data.get(meta_key)
         if meta.__class__ is not dict:
             self._create(meta_key, meta, None)
             return
-        zkey, score = meta.get("zset"), meta.get("score")
+        zkey, score = meta.get(p + "zset"), meta.get(p + "score")
+        zkey = meta.get("~zset") if zkey is None else zkey
+        score = meta.get("~score") if score is None else score
         if zkey is None or score is None:
             return
-        free = int(meta.get("free", 0))
+        free = int(meta.get(p + "free", 0))
         if free > 0:
             self._zadd(("ZADD", str(zkey), str(score), member))
         else:
             self._zrem(("ZREM", str(zkey), member))
-        tally = meta.get("tally")
+        tally = meta.get(p + "tally")
+        tally = meta.get("~tally") if tally is None else tally
         if tally is not None:
-            self._tally(meta, str(tally), max(free, 0), int(meta.get("counted", 0)))
+            self._tally(meta, str(tally), max(free, 0), int(meta.get(p + "counted", 0)), p)
 
-    def _tally(self, meta: Hash, tally: str, now: int, before: int) -> None:
+    def _tally(self, meta: Hash, tally: str, now: int, before: int, p: str = "") -> None:
         """ZSYNC's sum of a member into its group (consumers/stores/ops.py), as the Lua does."""
         if now == before:
             return
@@ -181,9 +195,9 @@ class MemoryStore:
         if (now > 0) != (before > 0):
             self._hincrby(("HINCRBY", tally, "open_tasks", "1" if now > 0 else "-1"))
         if now > 0:
-            meta["counted"] = str(now)
+            meta[p + "counted"] = str(now)
         else:
-            meta.pop("counted", None)  # never empties it: `free` stays
+            meta.pop(p + "counted", None)  # never empties it: `free` stays
         group = self.data[tally]
         zkey, score, member = group.get("zset"), group.get("score"), group.get("group_id")
         if zkey is None or score is None or member is None:

@@ -24,7 +24,16 @@ Op = tuple[str, ...]
 # free > 0), and, when that changes, is itself synced the same way with member `group_id`
 # (its own `zset` and `score`). So a group's counts and its place in an index follow a
 # release that names only the task, without the projection reading anything.
+# ZSYNC meta_key member prefix: the same on the fields `{prefix}free`, `{prefix}zset`, ...
+# of a hash shared by several members (32 tasks a hash: consumers/views/task_slots.py);
+# `zset`, `score` and `tally` a member does not hold are the hash's shared `~zset`,
+# `~score` and `~tally` (HSETSHARED).
 ZSYNC = "ZSYNC"
+# HSETSHARED key shared field value: `value` for `field` of a hash shared by several
+# members, stored once when they agree: HSETNX `shared` (the first member's value), then
+# HSET `field` only if `value` differs from `shared`, else HDEL it. Read: `field`, else
+# `shared`. The tasks of a bucket nearly always share their sorted set, score and group.
+HSETSHARED = "HSETSHARED"
 # FEED base member keep: ZADD `member` to `{base}:{partition}` scored by the event's own
 # position (the entry's partition and position, which a projection does not see), then, if
 # that set holds more than `keep` members, pop its lowest and record that position in the
@@ -38,7 +47,7 @@ FEED = "FEED"
 # holds one entry per hash, due when its earliest task is, whichever tasks have closed.
 ZMIN = "ZMIN"
 COMMANDS = frozenset({"HINCRBY", "HSET", "HSETNX", "HDEL", "ZADD", "ZREM", "SADD", "SREM", ZSYNC,
-                      FEED, ZMIN})
+                      FEED, ZMIN, HSETSHARED})
 
 
 def _value(value: Value) -> str:
@@ -86,8 +95,12 @@ def srem(key: str, member: str) -> Op:
     return ("SREM", key, member)
 
 
-def zsync(meta_key: str, member: str) -> Op:
-    return (ZSYNC, meta_key, member)
+def zsync(meta_key: str, member: str, prefix: str = "") -> Op:
+    return (ZSYNC, meta_key, member, prefix) if prefix else (ZSYNC, meta_key, member)
+
+
+def hsetshared(key: str, shared: str, field: str, value: Value) -> Op:
+    return (HSETSHARED, key, shared, field, _value(value))
 
 
 def feed(base: str, member: str, keep: int) -> Op:

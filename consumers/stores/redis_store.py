@@ -58,8 +58,18 @@ for i = 1, #entries do
         end
         if text then redis.call('ZADD', op[3], text, op[4])
         else redis.call('ZREM', op[3], op[4]) end
+      elseif op[1] == 'HSETSHARED' then
+        redis.call('HSETNX', op[2], op[3], op[5])
+        if redis.call('HGET', op[2], op[3]) == op[5] then
+          redis.call('HDEL', op[2], op[4])
+        else
+          redis.call('HSET', op[2], op[4], op[5])
+        end
       elseif op[1] == 'ZSYNC' then
-        local meta = redis.call('HMGET', op[2], 'free', 'zset', 'score', 'tally', 'counted')
+        local p = op[4] or ''
+        local meta = redis.call('HMGET', op[2], p .. 'free', p .. 'zset', p .. 'score',
+                                p .. 'tally', p .. 'counted', '~zset', '~score', '~tally')
+        meta[2], meta[3], meta[4] = meta[2] or meta[6], meta[3] or meta[7], meta[4] or meta[8]
         if meta[2] and meta[3] then
           local free = tonumber(meta[1]) or 0
           if free > 0 then
@@ -76,9 +86,9 @@ for i = 1, #entries do
                 redis.call('HINCRBY', tally, 'open_tasks', now > 0 and 1 or -1)
               end
               if now > 0 then
-                redis.call('HSET', op[2], 'counted', now)
+                redis.call('HSET', op[2], p .. 'counted', now)
               else
-                redis.call('HDEL', op[2], 'counted')
+                redis.call('HDEL', op[2], p .. 'counted')
               end
               local t = redis.call('HMGET', tally, 'free', 'zset', 'score', 'group_id')
               if t[2] and t[3] and t[4] then
@@ -181,7 +191,7 @@ class RedisStore:
         return self.client.zrangebyscore(key, min_score, "+inf", offset, count, withscores=True)
 
     def zrange_from_many(self, windows: Sequence[Window]) -> list[list[Scored]]:
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.client.pipeline(transaction=True)  # one instant: merged_page needs it
         for key, min_score, count in windows:
             pipe.zrangebyscore(key, min_score, "+inf", 0, count, withscores=True)
         return pipe.execute()

@@ -45,7 +45,7 @@ class Reader(Protocol):
 
     def zrange_from_many(self, windows: Sequence[Window]) -> list[list[Scored]]:
         """Per (key, min_score, count): `zrange_from(key, min_score, 0, count)`; one round
-        trip for all."""
+        trip and one instant for all (MULTI)."""
         ...
 
     def zcard_many(self, keys: Sequence[str]) -> list[int]: ...

@@ -8,9 +8,10 @@ requester and `B` the batch as the requester named it:
 - `batch:{R}:{B}`             hash: posted_at, chunks, tasks, claims, submissions,
   approved, rejected, overturned, bonuses, escrow (reserved minus released minus paid
   from it), spend (rewards, bonuses and fees paid);
-- `tasks:{R}:{B}`             sorted set of the batch's task ids, score = `task_score`;
-- `tasks:{R}:{B}:{status}`    the same tasks, one set per status (open, claimed,
-  submitted, approved, rejected, expired, cancelled): a task moves from set to set;
+- `tasks:{R}:{B}:{status}`    the batch's task ids, score = `task_score`, one set per
+  status (open, claimed, submitted, approved, rejected, expired, cancelled): a task
+  moves from set to set and is in exactly one; a listing of all of them merges the seven
+  (consumers.queries.listings.merged_page): a set of every task cost ~100 B a task;
 - `subs:{R}:{B}:{status}`     the batch's submission ids per status (submitted,
   approved, rejected, overturned), score = `submission_score`;
 - `review:{R}`                R's submissions awaiting review, score = submitted_at (ms).
@@ -96,9 +97,8 @@ def batch_key(requester: str, batch: str) -> str:
     return f"pw:batches:batch:{requester}:{batch}"
 
 
-def tasks_key(requester: str, batch: str, status: str | None = None) -> str:
-    base = f"pw:batches:tasks:{requester}:{batch}"
-    return base if status is None else f"{base}:{status}"
+def tasks_key(requester: str, batch: str, status: str) -> str:
+    return f"pw:batches:tasks:{requester}:{batch}:{status}"
 
 
 def subs_key(requester: str, batch: str, status: str) -> str:
@@ -153,9 +153,7 @@ def _batch(e: BatchPosted, at: int) -> list[Op]:
 @_handlers.on(TaskPosted)
 def _posted(e: TaskPosted, at: int) -> list[Op]:
     requester, batch, _, _ = _split_task(e.task_id)
-    return [hincrby(batch_key(requester, batch), "tasks", 1),
-            zadd(tasks_key(requester, batch), task_score(e.task_id), e.task_id),
-            *_task_status(e.task_id, "open")]
+    return [hincrby(batch_key(requester, batch), "tasks", 1), *_task_status(e.task_id, "open")]
 
 
 @_handlers.on(TaskClaimed)

@@ -3,21 +3,25 @@
 Keys (all under `pw:queue:`):
 - `sigs`               set of known qualification signatures ('' = no requirement);
 - `open:{signature}`   sorted set task_id -> score; lower score = offered first;
-- `task:{task_id}`     hash: free (free assignments), zset, score: what ZSYNC reads, and
-                       nothing else (the claim endpoint reads only the sorted sets and
-                       `claimed:`; the task's terms are in the tasks view);
+- `t:{requester}:{batch}:{n}`  hash of 32 tasks (consumers/views/task_slots.py): per
+                       task `{index}.free` (free assignments), and its sorted set and score,
+                       `~zset` and `~score` once when the bucket's tasks share them (else
+                       `{index}.zset`, `{index}.score`): what ZSYNC reads, and nothing else
+                       (the claim endpoint reads only the sorted sets and `claimed:`; the
+                       task's terms are in the tasks view);
 - `claimed:{worker}`   set of task ids the worker ever claimed (never offered again).
 
 A release or expiry names only the task, so the task's sorted set and score live in its
 hash and ZSYNC re-derives membership from `free` inside the same atomic apply. Closing a
 task subtracts CLOSED from `free`: claims that end after the close can then never make it
-positive again, without the projection reading anything. The closed task keeps a one-field
-hash (`free`) for that reason.
+positive again, without the projection reading anything. The closed task keeps its `free`
+field for that reason.
 """
 
 from __future__ import annotations
 
-from consumers.stores.ops import Op, hdel, hincrby, hset_many, sadd, zsync
+from consumers.stores.ops import Op, hdel, hincrby, hsetshared, sadd, zsync
+from consumers.views import task_slots
 from consumers.views.projection import Handlers
 from schemas.events import (
     ClaimExpired,
@@ -36,7 +40,7 @@ CLOSED = 1 << 40
 # Below 2**53 until the year 2109, so a double (Redis's score) holds it exactly.
 MAX_PRIORITY = 1_000
 _AGE_BITS = 42
-_MEMBERSHIP = ("zset", "score")  # with `free`, all the task hash holds
+BUCKET = "pw:queue:t:"
 
 
 def signature(qualifications: tuple[str, ...] | list[str] | set[str]) -> str:
@@ -47,8 +51,9 @@ def open_key(sig: str) -> str:
     return f"pw:queue:open:{sig}"
 
 
-def task_key(task_id: str) -> str:
-    return f"pw:queue:task:{task_id}"
+def task_slot(task_id: str) -> tuple[str, str]:
+    """(hash, field prefix) of the task's `free`, `zset` and `score` (task_slots)."""
+    return task_slots.slot(BUCKET, task_id)
 
 
 def claimed_key(worker_id: str) -> str:
@@ -66,32 +71,36 @@ project = _handlers.projection()
 
 @_handlers.on(TaskPosted)
 def _posted(e: TaskPosted, at: int) -> list[Op]:
-    meta, sig = task_key(e.task_id), signature(e.qualifications)
+    (key, p), sig = task_slot(e.task_id), signature(e.qualifications)
     return [
         sadd(SIGS, sig),
-        *hset_many(meta, {"zset": open_key(sig), "score": score(e.priority, at)}),
-        hincrby(meta, "free", e.assignments),
-        zsync(meta, e.task_id),
+        hsetshared(key, "~zset", p + "zset", open_key(sig)),
+        hsetshared(key, "~score", p + "score", score(e.priority, at)),
+        hincrby(key, p + "free", e.assignments),
+        zsync(key, e.task_id, p),
     ]
 
 
 @_handlers.on(TaskClaimed)
 def _claimed(e: TaskClaimed, at: int) -> list[Op]:
-    meta = task_key(e.task_id)
+    key, p = task_slot(e.task_id)
     return [
-        hincrby(meta, "free", -1),
+        hincrby(key, p + "free", -1),
         sadd(claimed_key(e.worker_id), e.task_id),
-        zsync(meta, e.task_id),
+        zsync(key, e.task_id, p),
     ]
 
 
 @_handlers.on(ClaimReleased, ClaimExpired)
 def _returned(e: ClaimReleased | ClaimExpired, at: int) -> list[Op]:
-    meta = task_key(e.task_id)
-    return [hincrby(meta, "free", 1), zsync(meta, e.task_id)]
+    key, p = task_slot(e.task_id)
+    return [hincrby(key, p + "free", 1), zsync(key, e.task_id, p)]
 
 
 @_handlers.on(TaskCancelled, TaskExpired)
 def _closed(e: TaskCancelled | TaskExpired, at: int) -> list[Op]:
-    meta = task_key(e.task_id)
-    return [hincrby(meta, "free", -CLOSED), zsync(meta, e.task_id), hdel(meta, *_MEMBERSHIP)]
+    # Its own zset and score, if it had any, go; ZSYNC then falls back to the shared
+    # ones, where a task with free <= 0 is only ever removed (a no-op once it is out).
+    key, p = task_slot(e.task_id)
+    return [hincrby(key, p + "free", -CLOSED), zsync(key, e.task_id, p),
+            hdel(key, p + "zset", p + "score")]

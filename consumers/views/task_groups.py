@@ -14,21 +14,26 @@ Keys (all under `pw:groups:`):
 - `sigs`            set of qualification signatures (comma-joined, '' = none) with groups;
 - `open:{sig}`      sorted set group -> posted_at of its newest task: the groups of that
                     qualification set that have a free assignment;
-- `task:{task_id}`  hash: free, zset, score, tally (its group's meta key) and counted (its
-                    free assignments as counted in the group): what ZSYNC reads.
+- `t:{requester}:{batch}:{n}`  hash of 32 tasks (consumers/views/task_slots.py): per
+                    task `{index}.free` and `{index}.counted` (its free assignments as
+                    counted in the group), and its sorted set (`tasks:{group}`), score and
+                    tally (its group's meta key), `~zset`, `~score`, `~tally` once when the
+                    bucket's tasks share them (else `{index}.zset`, ...): what ZSYNC reads.
 
 Membership follows claims, releases, expiries, closes and cancels exactly as the queue's
 does (consumers/views/queue.py): a release names only the task, so ZSYNC derives the
 task's membership from its hash and carries the change into its group's counts and index
-(consumers/stores/ops.py). Per task, only the small `task:` hash and the `tasks:` entry;
-the terms are kept once per group. A closed task keeps its `free` field, as in the queue.
+(consumers/stores/ops.py). Per task, only its fields in a shared hash and the `tasks:`
+entry; the terms are kept once per group. A closed task keeps its `free` field, as in the
+queue.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from consumers.stores.ops import Op, hdel, hincrby, hset_many, sadd, zsync
+from consumers.stores.ops import Op, hdel, hincrby, hset_many, hsetshared, sadd, zsync
+from consumers.views import task_slots
 from consumers.views.projection import Handlers
 from consumers.views.queue import CLOSED, score, signature
 from schemas.events import (
@@ -44,6 +49,7 @@ VIEW = "groups"
 PREFIX = "pw:groups:"
 SIGS = "pw:groups:sigs"
 ID_CHARS = 16  # hex digits of the hash: 64 bits, no collision in any realistic market
+BUCKET = "pw:groups:t:"
 _MEMBERSHIP = ("zset", "score", "tally", "counted")  # what a closed task no longer needs
 
 
@@ -67,8 +73,9 @@ def open_key(sig: str) -> str:
     return f"pw:groups:open:{sig}"
 
 
-def task_key(task_id: str) -> str:
-    return f"pw:groups:task:{task_id}"
+def task_slot(task_id: str) -> tuple[str, str]:
+    """(hash, field prefix) of the task's fields (task_slots)."""
+    return task_slots.slot(BUCKET, task_id)
 
 
 _handlers = Handlers()
@@ -79,7 +86,7 @@ project = _handlers.projection()
 def _posted(e: TaskPosted, at: int) -> list[Op]:
     gid = group_id(e.requester_id, e.kind, e.reward, e.currency, e.estimated_seconds,
                    e.qualifications)  # fmt: skip
-    sig, group, task = signature(e.qualifications), meta_key(gid), task_key(e.task_id)
+    sig, group, (key, p) = signature(e.qualifications), meta_key(gid), task_slot(e.task_id)
     return [
         sadd(SIGS, sig),
         *hset_many(group, {
@@ -88,26 +95,30 @@ def _posted(e: TaskPosted, at: int) -> list[Op]:
             "qualifications": " ".join(sig.split(",")) if sig else "",
             "posted_at": at, "zset": open_key(sig), "score": at,
         }),
-        *hset_many(task, {"zset": tasks_key(gid), "score": score(e.priority, at),
-                          "tally": group}),
-        hincrby(task, "free", e.assignments),
-        zsync(task, e.task_id),
+        hsetshared(key, "~zset", p + "zset", tasks_key(gid)),
+        hsetshared(key, "~score", p + "score", score(e.priority, at)),
+        hsetshared(key, "~tally", p + "tally", group),
+        hincrby(key, p + "free", e.assignments),
+        zsync(key, e.task_id, p),
     ]
 
 
 @_handlers.on(TaskClaimed)
 def _claimed(e: TaskClaimed, at: int) -> list[Op]:
-    task = task_key(e.task_id)
-    return [hincrby(task, "free", -1), zsync(task, e.task_id)]
+    key, p = task_slot(e.task_id)
+    return [hincrby(key, p + "free", -1), zsync(key, e.task_id, p)]
 
 
 @_handlers.on(ClaimReleased, ClaimExpired)
 def _returned(e: ClaimReleased | ClaimExpired, at: int) -> list[Op]:
-    task = task_key(e.task_id)
-    return [hincrby(task, "free", 1), zsync(task, e.task_id)]
+    key, p = task_slot(e.task_id)
+    return [hincrby(key, p + "free", 1), zsync(key, e.task_id, p)]
 
 
 @_handlers.on(TaskCancelled, TaskExpired)
 def _closed(e: TaskCancelled | TaskExpired, at: int) -> list[Op]:
-    task = task_key(e.task_id)
-    return [hincrby(task, "free", -CLOSED), zsync(task, e.task_id), hdel(task, *_MEMBERSHIP)]
+    # ZSYNC takes `counted` back out of the group; a later ZSYNC (a claim ending after
+    # the close) falls back to the shared fields with free <= 0: it changes nothing.
+    key, p = task_slot(e.task_id)
+    return [hincrby(key, p + "free", -CLOSED), zsync(key, e.task_id, p),
+            hdel(key, *(p + name for name in _MEMBERSHIP))]

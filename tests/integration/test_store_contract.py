@@ -25,6 +25,7 @@ from consumers.stores.ops import (
     hincrby,
     hset,
     hsetnx,
+    hsetshared,
     offsets_key,
     sadd,
     srem,
@@ -169,6 +170,44 @@ def test_zsync_with_a_tally_sums_its_members_and_syncs_the_group(store: Store) -
     run(store, hincrby("pw:t:task:a", "free", 1), zsync_op("pw:t:task:a", "a"), offset=5)
     assert store.zrange_many([("pw:t:groups", 0, -1)]) == [[("g", 9.0)]]
     assert store.hgetall(group)["free"] == "1"
+
+
+def test_hsetshared_stores_a_value_once_while_the_members_agree(store: Store) -> None:
+    key = "pw:t:bucket"
+    run(store, hsetshared(key, "~zset", "0.zset", "pw:t:a"),
+        hsetshared(key, "~zset", "1.zset", "pw:t:a"),
+        hsetshared(key, "~zset", "2.zset", "pw:t:b"))  # fmt: skip
+    assert store.hgetall(key) == {"~zset": "pw:t:a", "2.zset": "pw:t:b"}
+    run(store, hset(key, "1.zset", "pw:t:c"), hsetshared(key, "~zset", "1.zset", "pw:t:a"),
+        hincrby(key, "~n", 3), hsetshared(key, "~n", "0.n", 3), offset=1)  # fmt: skip
+    assert store.hgetall(key) == {"~zset": "pw:t:a", "2.zset": "pw:t:b", "~n": "3"}
+
+
+def test_zsync_with_a_prefix_reads_its_member_else_the_shared_fields(store: Store) -> None:
+    bucket, group = "pw:t:bucket:0", "pw:t:meta:g"
+    run(store, hset(group, "zset", "pw:t:groups"), hset(group, "score", 9),
+        hset(group, "group_id", "g"))  # fmt: skip
+    for n, (task, score) in enumerate((("0", 5), ("1", 5), ("2", 7))):
+        p = task + "."
+        run(store, hsetshared(bucket, "~zset", p + "zset", "pw:t:tasks"),
+            hsetshared(bucket, "~score", p + "score", score),
+            hsetshared(bucket, "~tally", p + "tally", group), hincrby(bucket, p + "free", 2),
+            zsync_op(bucket, f"t{task}", p), offset=n + 1)  # fmt: skip
+    assert store.zrange_many([("pw:t:tasks", 0, -1)]) == [[("t0", 5.0), ("t1", 5.0),
+                                                          ("t2", 7.0)]]  # fmt: skip
+    assert (store.hgetall(group)["free"], store.hgetall(group)["open_tasks"]) == ("6", "3")
+    assert store.hgetall(bucket) == {"~zset": "pw:t:tasks", "~score": "5", "~tally": group,
+                                     "2.score": "7", "0.free": "2", "1.free": "2",
+                                     "2.free": "2", "0.counted": "2", "1.counted": "2",
+                                     "2.counted": "2"}  # fmt: skip
+    run(store, hincrby(bucket, "2.free", -(1 << 40)), zsync_op(bucket, "t2", "2."),
+        hdel(bucket, "2.zset", "2.score", "2.tally", "2.counted"),
+        hincrby(bucket, "2.free", 1), zsync_op(bucket, "t2", "2."),  # falls back: still out
+        hincrby(bucket, "0.free", -2), zsync_op(bucket, "t0", "0."), offset=4)  # fmt: skip
+    assert store.zrange_many([("pw:t:tasks", 0, -1)]) == [[("t1", 5.0)]]
+    assert (store.hgetall(group)["free"], store.hgetall(group)["open_tasks"]) == ("2", "1")
+    assert "0.counted" not in store.hgetall(bucket)
+    assert store.zrange_many([("pw:t:groups", 0, -1)]) == [[("g", 9.0)]]
 
 
 def test_feed_scores_by_position_keeps_a_window_and_records_the_floor(store: Store) -> None:

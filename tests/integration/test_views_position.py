@@ -6,6 +6,7 @@ the group's committed offsets say "done", the store says "nothing": the store wi
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -81,6 +82,8 @@ def _setup(kafka: str, redis_url: str, name: str) -> tuple[Settings, dict[str, s
         "PIECEWORK_REDIS": redis_url,
         "PIECEWORK_TOPIC_PREFIX": name,
         "PIECEWORK_PARTITIONS": str(PARTITIONS),
+        # The worker runs the code under test, not the venv's install of another tree.
+        **{k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ},
     }
     return settings, env
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from consumers.engine.runner import fold_log
@@ -48,7 +50,7 @@ def test_a_posted_batch_lists_newest_first_with_its_counters() -> None:
     assert after is None and [r["batch_id"] for r in rows] == ["new", "old"]
     assert rows[0]["tasks"] == 5 and rows[0]["chunks"] == 2 and rows[0]["posted_at"] == T0 + 1000
     assert rows[0]["escrow"] == 5 * 60_000 and rows[0]["spend"] == 0
-    assert members(store, bv.tasks_key("acme", "new")) == [
+    assert [r["task_id"] for r in q.batch_tasks_page(store, "acme", "new", None, None, 10)[0]] == [
         "acme:new.0:0", "acme:new.0:1", "acme:new.0:2", "acme:new.1:0", "acme:new.1:1"]
     assert q.batch_progress(store, "zed", "new") is None  # another requester's: unknown
 
@@ -143,3 +145,42 @@ def test_bad_cursors_and_limits_are_refused() -> None:
     for text in ("0", "1001", "-1", "x", "1e3"):
         with pytest.raises(q.BadQuery):
             q.parse_limit(text)
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 7, 50])
+def test_merged_pages_of_disjoint_sets_are_the_pages_of_their_union(limit: int) -> None:
+    store, union = MemoryStore(), "pw:x:all"
+    scored = [(i // 4, f"m{i:03}") for i in range(60)]  # ties across and within sets
+    rng = random.Random(limit)
+    parts = {f"pw:x:s{k}": [] for k in range(7)}
+    for item in scored:
+        parts[f"pw:x:s{rng.randrange(5)}"].append(item)  # two sets stay empty
+    parts[union] = scored
+    ops = tuple(zadd(key, score, m) for key, items in parts.items() for score, m in items)
+    store.apply([Entry("pw:x:offsets", 0, 1, ops)])
+    del parts[union]
+    cursor, want = None, None
+    while True:
+        got = q.merged_page(store, list(parts), cursor, limit)
+        assert got == q.page(store, union, want, limit)
+        if got[1] is None:
+            break
+        cursor = want = q.decode_cursor(got[1])
+
+
+def test_a_batch_listing_serves_a_task_once_while_it_moves_between_statuses() -> None:
+    s = Story()
+    tasks = s.post("acme", "b.0", count=9)
+    store = fold(s)
+    first, after = q.batch_tasks_page(store, "acme", "b", None, None, 4)
+    s.claim(tasks[1], "w1")  # served already: moves to another set, not served again
+    s.claim(tasks[6], "w2")  # not served yet: moves to another set, served once
+    store = fold(s)
+    rest, cursor = [], q.decode_cursor(after)
+    while cursor is not None:
+        rows, nxt = q.batch_tasks_page(store, "acme", "b", None, cursor, 4)
+        rest += rows
+        cursor = q.decode_cursor(nxt)
+    assert [r["task_id"] for r in first + rest] == tasks
+    claimed, _ = q.batch_tasks_page(store, "acme", "b", "claimed", None, 4)
+    assert [r["task_id"] for r in claimed] == [tasks[1], tasks[6]]

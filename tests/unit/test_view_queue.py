@@ -9,7 +9,7 @@ import pytest
 from consumers.engine.runner import apply_batch, fold_log
 from consumers.queries.queue_query import candidates, satisfied
 from consumers.stores.memory_store import MemoryStore
-from consumers.views import queue
+from consumers.views import queue, task_slots
 from tests.view_story import T0, Story
 
 VIEWS = {queue.VIEW: queue.project}
@@ -55,13 +55,13 @@ def test_a_task_leaves_the_queue_when_its_assignments_are_taken_and_returns_on_r
     assert open_tasks(fold(s)) == [first, second]  # back at its old place: age is kept
     s.expire_claim(c2)
     store = fold(s)
-    assert store.hgetall(queue.task_key(first))["free"] == "2"
+    assert task_slots.read(store, queue.BUCKET, first)["free"] == "2"
 
 
 def test_the_task_hash_holds_only_what_zsync_reads() -> None:
     s = Story()
     (task,) = s.post("acme", reward=300, fee=60, kind="translation", priority=2)
-    meta = fold(s).hgetall(queue.task_key(task))
+    meta = task_slots.read(fold(s), queue.BUCKET, task)
     # The task's terms live in the tasks view: nothing reads them here (Redis memory).
     assert meta == {"free": "1", "zset": queue.open_key(""), "score": str(queue.score(2, T0))}
 
@@ -78,7 +78,7 @@ def test_a_closed_task_never_returns_even_when_a_live_claim_ends_after() -> None
     store = fold(s)
     assert open_tasks(store) == []
     # Only the counter is kept, far below zero so later releases cannot revive the task.
-    assert list(store.hgetall(queue.task_key(cancelled))) == ["free"]
+    assert list(task_slots.read(store, queue.BUCKET, cancelled)) == ["free"]
 
 
 def test_workers_see_only_tasks_they_qualify_for() -> None:
@@ -137,7 +137,7 @@ def test_redelivered_events_change_nothing() -> None:
     before = store.digest(queue.PREFIX)
     assert apply_batch(store, s.records, VIEWS) == 0
     assert store.digest(queue.PREFIX) == before
-    assert store.hgetall(queue.task_key(task))["free"] == "2"
+    assert task_slots.read(store, queue.BUCKET, task)["free"] == "2"
 
 
 def test_scores_keep_priority_first_and_stay_exact_as_doubles() -> None:

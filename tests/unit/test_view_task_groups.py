@@ -10,7 +10,7 @@ from consumers.engine.runner import fold_log
 from consumers.queries import task_groups_query as tgq
 from consumers.queries.listings import BadQuery, decode_cursor
 from consumers.stores.memory_store import MemoryStore
-from consumers.views import power, queue, task_groups
+from consumers.views import power, queue, task_groups, task_slots
 from consumers.views.task_groups import group_id
 from tests.view_story import Story
 
@@ -86,7 +86,7 @@ def test_membership_and_counts_follow_claims_releases_expiries_and_closes() -> N
     s.expire_claim(c2)
     store = fold(s)
     assert (meta(store, gid)["open_tasks"], meta(store, gid)["free"]) == ("1", "2")
-    assert store.hgetall(task_groups.task_key(t2)) == {"free": str(2 - queue.CLOSED)}
+    assert task_slots.read(store, task_groups.BUCKET, t2) == {"free": str(2 - queue.CLOSED)}
     s.claim(t1, "nina"), s.claim(t1, "olga")
     store = fold(s)
     assert members(store, task_groups.tasks_key(gid)) == []
@@ -127,7 +127,7 @@ def test_a_random_history_keeps_groups_equal_to_the_queue() -> None:
     assert gids == set(by_group)
     for gid, expected in by_group.items():
         assert dict(store.zrange_many([(task_groups.tasks_key(gid), 0, -1)])[0]) == expected
-        free = sum(int(store.hgetall(queue.task_key(t))["free"]) for t in expected)
+        free = sum(int(task_slots.read(store, queue.BUCKET, t)["free"]) for t in expected)
         assert meta(store, gid)["free"] == str(free)
         assert meta(store, gid)["open_tasks"] == str(len(expected))
 
