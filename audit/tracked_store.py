@@ -97,27 +97,27 @@ class TrackedStore(MemoryStore):
 def merge(parts: Sequence[tuple[dict, dict, set, dict]]) -> MemoryStore | None:
     """One store equal to folding the segments one after the other, or None when the
     segments' writes interleave in a way only a serial replay reproduces."""
-    owners: dict[str, list[int]] = {}
-    for i, (data, written, reads, _) in enumerate(parts):
-        for key in written.keys() | reads | data.keys():
-            owners.setdefault(key, []).append(i)
+    # Most keys belong to one segment: their containers are taken as they are, in bulk
+    # (set and dict operations in C); only the keys several segments name are combined.
     merged = MemoryStore()
     out = merged.data
-    for key, who in owners.items():
-        if len(who) == 1:
-            found = parts[who[0]][0].get(key)
-            if found is not None:
-                out[key] = found
-            continue
-        if any(key in parts[i][2] for i in who):
+    named: set[str] = set()
+    shared: set[str] = set()
+    for data, written, reads, positions in parts:
+        mine = data.keys() | written.keys() | reads
+        shared |= named & mine
+        named |= mine
+        out.update(data)
+        merged._positions.update(positions)
+    for key in shared:
+        who = [part for part in parts if key in part[0] or key in part[1] or key in part[2]]
+        if any(key in part[2] for part in who):
             return None  # read in one segment, touched in another: order matters
-        combined = _combine(key, [parts[i] for i in who])
+        combined = _combine(key, who)
         if combined is False:
             return None
         if combined:
             out[key] = combined
-    for part in parts:
-        merged._positions.update(part[3])
     return merged
 
 
