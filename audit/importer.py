@@ -83,22 +83,20 @@ class Importer:
             )
         self._pieces = None if self.existing or self.jobs < 2 else pieces(self.path)
         if self._pieces is not None:
-            count, misplaced, paying, credited = self._check_parallel(self._pieces)
+            count, misplaced, uncredited = self._check_parallel(self._pieces)
         else:
-            count, misplaced, paying, credited = self._check_serial()
+            count, misplaced, uncredited = self._check_serial()
         if misplaced and not force:
             raise ImportRefused(
                 f"{misplaced} of {count} records have keys that {self.partitions} partitions "
                 "would route elsewhere: the export came from a topic with another partition "
                 "count (--force to import anyway)"
             )
-        uncredited = [found for event_id, found in paying.items() if event_id not in credited]
-        self.uncredited = [_envelope(self.path, found) if isinstance(found, tuple) else found
-                           for found in uncredited]  # fmt: skip
+        self.uncredited = uncredited
         self.log.done = 0
         return count
 
-    def _check_serial(self) -> tuple[int, int, dict[str, Any], set[str]]:
+    def _check_serial(self) -> tuple[int, int, list[EventEnvelope]]:
         seen: dict[int, int] = {}
         misplaced = 0
         paying: dict[str, EventEnvelope] = {}
@@ -123,7 +121,8 @@ class Importer:
                     paying[env.event_id] = env
                 elif isinstance(env.event, ev.WorkerCredited):
                     credited.add(env.event.source_event_id)
-        return sum(seen.values()), misplaced, paying, credited
+        uncredited = [env for event_id, env in paying.items() if event_id not in credited]
+        return sum(seen.values()), misplaced, uncredited
 
     def _no_partition(self, p: int) -> ImportRefused:
         return ImportRefused(
@@ -132,7 +131,7 @@ class Importer:
 
     def _check_parallel(
         self, planned: list[Piece]
-    ) -> tuple[int, int, dict[str, Any], set[str]]:  # fmt: skip
+    ) -> tuple[int, int, list[EventEnvelope]]:  # fmt: skip
         """What the serial check finds, from the pieces' findings merged in file order:
         the first refusal the serial pass would raise, counts summed, and the paying
         events (first seen order, last seen line) and credits; the paying events are named
@@ -151,7 +150,8 @@ class Importer:
             paying.update(pays)
             credited |= credits_
             self.log.done = piece.stop
-        return count, misplaced, paying, credited
+        owed = [where for event_id, where in paying.items() if event_id not in credited]
+        return count, misplaced, [_envelope(self.path, where) for where in owed]
 
     def write(self, chunk: int = CHUNK, tick: Callable[[], None] | None = None) -> int:
         """Write every record not yet present, one transaction per `chunk` events, then the
