@@ -12,8 +12,10 @@ import pytest
 from audit import importer, parallel, report_replay
 from audit.logfile import export
 from audit.source import FileLog, ListLog
+from audit.tracked_store import TrackedStore, merge
 from consumers.power.report.history import History, merged
 from consumers.power.snapshot import collect
+from consumers.stores.ops import Entry
 from schemas.errors import SchemaError
 from testkit.replay_log import make_log
 
@@ -119,3 +121,23 @@ def test_an_unreadable_line_is_reported_as_the_serial_pass_does(exported: Path) 
     found = [importer.check_piece((piece, 8)) for piece in importer.pieces(exported, every=50)]
     errors = [f for f in found if isinstance(f, SchemaError)]
     assert [str(e) for e in errors] == [str(serially.value)]
+
+
+def _shipped(partition: int, *ops: tuple[str, ...]) -> tuple:
+    store = TrackedStore()
+    store.apply([Entry("pw:t:offsets", partition, 1, tuple(ops))])
+    return store.shipped()
+
+
+def test_what_increments_touched_is_read_off_the_store() -> None:
+    # Only the non-commuting ops are recorded; a field an increment left is still seen.
+    counted = _shipped(0, ("HINCRBY", "h", "n", "2"))
+    assert counted[1] == {} and merge([counted, _shipped(1, ("HSET", "h", "n", "9"))]) is None
+    # incremented then deleted in one segment, incremented in the other: order matters
+    gone = _shipped(0, ("HINCRBY", "h", "n", "2"), ("HDEL", "h", "n"))
+    assert merge([gone, _shipped(1, ("HINCRBY", "h", "n", "1"))]) is None
+    # an increment beside another segment's distinct field merges
+    side = merge([counted, _shipped(1, ("HSET", "h", "m", "x"), ("HINCRBY", "h", "n", "3"))])
+    assert side is not None and side.hgetall("h") == {"n": "5", "m": "x"}
+    # a member added in one segment and removed in another never merges
+    assert merge([_shipped(0, ("SADD", "s", "a")), _shipped(1, ("SREM", "s", "a"))]) is None
