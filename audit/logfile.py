@@ -50,6 +50,11 @@ def event_key(env: EventEnvelope) -> bytes:
     return (requester_of_task(rest) if kind == "task" else rest).encode()
 
 
+def record_key(item: Item) -> bytes | None:
+    """The key of the record to write back for an item (without encoding the event)."""
+    return item.key if isinstance(item, Undecodable) else event_key(item[2])
+
+
 def key_and_value(item: Item) -> tuple[bytes | None, bytes]:
     """The record to write back for an item: an event re-encoded, a raw record as it was."""
     if isinstance(item, Undecodable):

@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from audit.chain_check import ChainCheck
 from audit.checks import MAX_LISTED, Problems, aggregates, credits, ids, sequences, wallets
@@ -105,8 +105,9 @@ def _file_items(job: Job) -> Iterator[Item]:
             number += 1
 
 
-def _kafka_items(job: Job, chain: ChainCheck | None) -> tuple[Iterator[Item], KafkaLog]:
-    log = KafkaLog(job.bootstrap, job.topic, f"piecework-audit-{job.partition}",
+def _kafka_items(job: Job, chain: ChainCheck | None,
+                 client: str) -> tuple[Iterator[Item], KafkaLog]:  # fmt: skip
+    log = KafkaLog(job.bootstrap, job.topic, f"{client}-{job.partition}",
                    cut=({job.partition: job.begin}, {job.partition: job.end}))  # fmt: skip
     if chain is not None:
         def feed(record: Any) -> None:
@@ -116,6 +117,17 @@ def _kafka_items(job: Job, chain: ChainCheck | None) -> tuple[Iterator[Item], Ka
 
         log.on_record = feed
     return log.items(job.until), log
+
+
+def segment_items(
+    job: Job, chain: ChainCheck | None = None, client: str = "piecework-audit"
+) -> tuple[Iterator[Item], KafkaLog | None]:
+    """A segment's items up to `job.until`, and the Kafka log to close after (or None)."""
+    if job.kind == "kafka":
+        return _kafka_items(job, chain, client)
+    if job.kind == "file":
+        return up_to(_file_items(job), job.until), None
+    return up_to(iter(job.items), job.until), None
 
 
 @dataclass
@@ -132,13 +144,7 @@ def replay_segment(job: Job) -> Segment:
     cred, wal = credits.Credits(job.grace_ms, job.strict, job.until), wallets.Wallets()
     observers = [check.observe for check in (ids_, seq, aggs, cred, wal)]
     chain = ChainCheck() if job.chain else None
-    log = None
-    if job.kind == "kafka":
-        items, log = _kafka_items(job, chain)
-    elif job.kind == "file":
-        items = up_to(_file_items(job), job.until)
-    else:
-        items = up_to(iter(job.items), job.until)
+    items, log = segment_items(job, chain)
     store, pending = TrackedStore(), []
     events, undecodable, last = 0, [], {}
     groups = [_Group(limits, {v: registry.BY_NAME[v].project for v in views})
@@ -355,25 +361,7 @@ def replay(
     planned = plan(source, {**base, "groups": groups}, jobs)
     if not planned or len(planned) < 2:
         return None
-    # Largest segments first (partitions differ several-fold in size): the last one to
-    # finish is then a small one. Merged back in log order.
-    order = sorted(range(len(planned)), key=lambda i: -_size(planned[i]))
-    found: dict[int, Segment] = {}
-    context = multiprocessing.get_context("fork")  # workers inherit the loaded modules
-    # Frozen, the parent's heap is not walked by the workers' collections (nor copied page
-    # by page as the walk touches it); the parent unfreezes once they are started.
-    gc.freeze()
-    try:
-        pool = context.Pool(min(jobs, len(planned)))
-    finally:
-        gc.unfreeze()
-    with pool:
-        for i, segment in zip(order, pool.imap(replay_segment, [planned[i] for i in order]),
-                              strict=True):  # fmt: skip
-            found[i] = segment
-            if tick is not None:
-                tick()
-    segments = [found[i] for i in range(len(planned))]
+    segments = run_pool(replay_segment, planned, jobs, tick)
     folds = merge_checks(segments, base)
     store = merge([s.store for s in segments])
     if folds is None or store is None:
@@ -391,11 +379,48 @@ def replay(
     chain = getattr(source, "chain", None)
     if chain is not None:
         _merge_chains(chain, [s.chain for s in segments if s.chain is not None])
+    finish(source)
+    return MergedReplay(segments, store, at_live, caught_up), folds
+
+
+def finish(source: Any) -> None:
+    """The parent's source read to its end, as its progress bar should say."""
     if isinstance(source, KafkaLog):
         source._finished, source._current = source.total, (0, 0)
     elif isinstance(source, FileLog):
         source.done = source.total
-    return MergedReplay(segments, store, at_live, caught_up), folds
+
+
+T = TypeVar("T")
+
+
+def fork_pool(jobs: int) -> Any:
+    """A pool of forked workers (they inherit the loaded modules). Frozen, the parent's heap
+    is not walked by the workers' collections (nor copied page by page as the walk touches
+    it); the parent unfreezes once they are started."""
+    gc.freeze()
+    try:
+        return multiprocessing.get_context("fork").Pool(jobs)
+    finally:
+        gc.unfreeze()
+
+
+def run_pool(
+    work: Callable[[Any], T], planned: Sequence[Job], jobs: int,
+    tick: Callable[[], None] | None = None, extra: tuple | None = None,
+) -> list[T]:  # fmt: skip
+    """`work` of every segment (of `(job, *extra)` with `extra`) in forked processes, the
+    results in log order. Largest segments first (partitions differ several-fold in
+    size): the last one to finish is then a small one."""
+    order = sorted(range(len(planned)), key=lambda i: -_size(planned[i]))
+    tasks = [planned[i] if extra is None else (planned[i], *extra) for i in order]
+    found: dict[int, T] = {}
+    with fork_pool(min(jobs, len(planned))) as pool:
+        for i, result in zip(order, pool.imap(work, tasks), strict=True):
+            found[i] = result
+            if tick is not None:
+                tick()
+    return [found[i] for i in range(len(planned))]
 
 
 def _size(job: Job) -> int:

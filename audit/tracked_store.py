@@ -3,10 +3,13 @@
 The parallel replay (audit/parallel.py) folds each log segment into its own store. Two
 segments' stores merge exactly when no field or member was written by both, except hash
 fields only ever HINCRBY'd (increments commute: they are summed) and set members only
-ever SADDed, and no key one segment READ (ZSYNC's meta hash, ZMIN's hash, a group's
-tally, HSETSHARED's hash) was touched by another: there the order of the segments would
-matter. `merge` checks that and says None otherwise; the caller
-then replays serially.
+ever SADDed, and no key one segment READ (ZSYNC's meta hash, ZMIN's hash, a group's tally,
+HSETSHARED's hash) was touched by another: there the order of the segments would matter.
+`merge` checks that and says None otherwise; the caller then replays serially.
+
+Only the ops that do not commute are recorded as they run: what HINCRBY and SADD touched
+is read off the store at the merge (a field or member they left that is gone was removed
+by a recorded op), so the tracking costs a worker little beyond its store.
 """
 
 from __future__ import annotations
@@ -16,58 +19,55 @@ from collections.abc import Sequence
 from consumers.stores.memory_store import Container, MemoryStore, ZSet
 from consumers.stores.ops import Entry, Op, is_offsets_key
 
-INCR, WRITE, ADD = 1, 2, 4  # ADD: SADD, idempotent (a set's member added, never removed)
-
-
-_HOW = {"HINCRBY": INCR, "HSET": WRITE, "HSETNX": WRITE, "HDEL": WRITE, "SADD": ADD,
-        "SREM": WRITE}
+# Per op that writes what its arguments name: where its fields or members start, and the
+# step between them. HINCRBY and SADD are not marked: they commute, and what they touched
+# is what the store holds (a field or member they left that is gone was removed by a
+# marked op); that is most ops, so a worker tracks little.
+_NAMES: dict[str, tuple[int, int | None, int]] = {
+    "HSET": (2, None, 2), "HSETNX": (2, 3, 1), "HDEL": (2, None, 1), "SREM": (2, 3, 1),
+    "ZADD": (3, 4, 1), "ZREM": (2, 3, 1),
+}  # fmt: skip
 
 
 class TrackedStore(MemoryStore):
     def __init__(self) -> None:
         super().__init__()
-        self.touched: dict[str, dict[str, int]] = {}  # key -> field or member -> INCR|WRITE
+        # key -> fields or members some op other than HINCRBY and SADD wrote or removed
+        self.written: dict[str, set[str]] = {}
         self.reads: set[str] = set()  # keys whose content an op read
+        # Top-level ZADD and ZREM are marked in `apply`, with the other ops; the overrides
+        # below mark the ones ZSYNC, ZMIN and FEED make at keys read from the store.
+        self._run["ZADD"] = super()._zadd
+        self._run["ZREM"] = super()._zrem
 
-    def _mark(self, key: str, names: Sequence[str], how: int) -> None:
-        fields = self.touched.get(key)
-        if fields is None:
-            fields = self.touched[key] = {}
-        for name in names:
-            fields[name] = fields.get(name, 0) | how
+    def _mark(self, key: str, name: str) -> None:
+        found = self.written.get(key)
+        if found is None:
+            self.written[key] = {name}
+        else:
+            found.add(name)
 
     def apply(self, entries: Sequence[Entry]) -> int:
         # Marked per op from its arguments, in one loop (overriding each handler costs a
-        # call per op); the ops that write what their arguments do not name are marked
-        # by their handlers below. An entry applied twice is marked twice: harmless.
-        touched = self.touched
+        # call per op). An entry applied twice is marked twice: harmless.
+        written, names_of = self.written, _NAMES
         for entry in entries:
             for op in entry[3]:
-                name = op[0]
-                how = _HOW.get(name)
-                if how is None:
+                where = names_of.get(op[0])
+                if where is None:
                     continue
-                fields = touched.get(op[1])
-                if fields is None:
-                    fields = touched[op[1]] = {}
-                if name == "HSET":
-                    names: Sequence[str] = op[2::2]
-                elif name == "HDEL":
-                    names = op[2:]
-                else:
-                    names = op[2:3]
-                for field in names:
-                    fields[field] = fields.get(field, 0) | how
+                found = written.get(op[1])
+                if found is None:
+                    found = written[op[1]] = set()
+                found.update(op[where[0] : where[1] : where[2]])
         return super().apply(entries)
 
-    # Sorted sets are also written by ZSYNC, ZMIN and FEED, at keys read from the store:
-    # marked where every such write passes.
     def _zadd(self, op: Op) -> None:
-        self._mark(op[1], (op[3],), WRITE)
+        self._mark(op[1], op[3])
         super()._zadd(op)
 
     def _zrem(self, op: Op) -> None:
-        self._mark(op[1], (op[2],), WRITE)
+        self._mark(op[1], op[2])
         super()._zrem(op)
 
     def _zmin(self, op: Op) -> None:
@@ -76,7 +76,8 @@ class TrackedStore(MemoryStore):
 
     def _hsetshared(self, op: Op) -> None:
         self.reads.add(op[1])  # whether `field` is written depends on `shared`
-        self._mark(op[1], (op[2], op[3]), WRITE)
+        self._mark(op[1], op[2])
+        self._mark(op[1], op[3])
         super()._hsetshared(op)
 
     def _zsync(self, op: Op) -> None:
@@ -91,58 +92,57 @@ class TrackedStore(MemoryStore):
     def _feed(self, op: Op) -> None:
         partition = self._at[0]
         self.reads.add(f"{op[1]}:{partition}")
-        self._mark(f"{op[1]}:floor", (str(partition),), WRITE)
+        self._mark(f"{op[1]}:floor", str(partition))
         super()._feed(op)
 
-    def shipped(self) -> tuple[dict[str, Container], dict[str, dict[str, int]], set[str],
+    def shipped(self) -> tuple[dict[str, Container], dict[str, set[str]], set[str],
                                dict[tuple[str, int], int]]:  # fmt: skip
         """What a worker sends back (picklable)."""
-        return self.data, self.touched, self.reads, self._positions
+        return self.data, self.written, self.reads, self._positions
 
 
 def merge(parts: Sequence[tuple[dict, dict, set, dict]]) -> MemoryStore | None:
     """One store equal to folding the segments one after the other, or None when the
     segments' writes interleave in a way only a serial replay reproduces."""
-    owners: dict[str, list[int]] = {}
-    for i, (data, touched, reads, _) in enumerate(parts):
-        for key in touched.keys() | reads | data.keys():
-            owners.setdefault(key, []).append(i)
+    # Most keys belong to one segment: their containers are taken as they are, in bulk
+    # (set and dict operations in C); only the keys several segments name are combined.
     merged = MemoryStore()
     out = merged.data
-    for key, who in owners.items():
-        if len(who) == 1:
-            found = parts[who[0]][0].get(key)
-            if found is not None:
-                out[key] = found
-            continue
-        if any(key in parts[i][2] for i in who):
+    named: set[str] = set()
+    shared: set[str] = set()
+    for data, written, reads, positions in parts:
+        mine = data.keys() | written.keys() | reads
+        shared |= named & mine
+        named |= mine
+        out.update(data)
+        merged._positions.update(positions)
+    for key in shared:
+        who = [part for part in parts if key in part[0] or key in part[1] or key in part[2]]
+        if any(key in part[2] for part in who):
             return None  # read in one segment, touched in another: order matters
-        combined = _combine(key, [parts[i] for i in who])
+        combined = _combine(key, who)
         if combined is False:
             return None
         if combined:
             out[key] = combined
-    for part in parts:
-        merged._positions.update(part[3])
     return merged
 
 
 def _combine(key: str, parts: Sequence[tuple[dict, dict, set, dict]]) -> Container | bool | None:
-    """The key's content across segments; False when two segments wrote the same field or
-    member (other than by increments only)."""
-    seen: dict[str, int] = {}
-    for _, touched, _, _ in parts:
-        for name, how in touched.get(key, {}).items():
-            before = seen.get(name)
-            if before is not None and (how | before) not in (INCR, ADD):
-                return False  # only increments, or only SADDs, commute
-            seen[name] = how | (before or 0)
+    """The key's content across segments; False when a field or member one segment wrote
+    or removed (by anything but HINCRBY or SADD) is one another segment touched."""
     found = [part[0][key] for part in parts if key in part[0]]
+    if found and any(c.__class__ is not found[0].__class__ for c in found):
+        return False  # a key of two types: serial replay raises WRONGTYPE
+    if not is_offsets_key(key):  # (each segment writes its own partitions' positions)
+        marks = [(written.get(key, set()), data.get(key, ())) for data, written, _, _ in parts]
+        touched = [mine.union(held) for mine, held in marks]
+        for i, (mine, _) in enumerate(marks):
+            if mine and any(not mine.isdisjoint(t) for j, t in enumerate(touched) if j != i):
+                return False
     if not found:
         return None
     kind = found[0].__class__
-    if any(c.__class__ is not kind for c in found):
-        return False  # a key of two types: serial replay raises WRONGTYPE
     if kind is set:
         return set().union(*found)
     if kind is ZSet:

@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue a crashed import")
     p.add_argument("--force", action="store_true", help="import despite partition mismatches")
     p.add_argument("--chunk", type=int, default=5_000, help="records per Kafka transaction")
+    add_jobs(p, "read and encode the file's partitions", "a --resume is serial")
     p = add("audit", cmd_audit, "replay the log, rebuild every view and check the invariants")
     p.add_argument("--events", metavar="FILE", help="audit an export instead of the topic")
     p.add_argument("--until", type=int, metavar="TIMESTAMP_MS",
@@ -58,12 +59,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true", help="an in-flight credit is a violation")
     p.add_argument("--grace-ms", type=int, default=None,
                    help="age after which an uncredited approval is lost, not pending")  # fmt: skip
-    p.add_argument("--jobs", type=_jobs, default=None, metavar="N",
-                   help="replay partitions in N processes (default: the CPUs; 1 = serial; "
-                        "logs under 20,000 records are replayed serially)")  # fmt: skip
+    add_jobs(p, "replay partitions")
     p = add("dead-letters", cmd_dead_letters, "list the records of the dead-letter topic")
     p.add_argument("--json", action="store_true", help="one JSON object per record")
     p.add_argument("--limit", type=int, default=None, help="at most this many records")
+
+
+def add_jobs(p: argparse.ArgumentParser, what: str, also: str = "") -> None:
+    """--jobs N for the commands that replay the log in parallel processes (audit/parallel.py):
+    the output is the serial pass's, byte for byte, or the pass is serial."""
+    also = f", or {also}" if also else ""
+    p.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                   help=f"{what} in N processes (default: the CPUs; 1 = serial; logs under "
+                        f"20,000 records{also} are done serially)")  # fmt: skip
 
 
 def _jobs(text: str) -> int:
@@ -153,8 +161,10 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from audit.importer import Importer, ImportRefused
+    from audit.parallel import default_jobs
 
-    importer = Importer(args.file, settings.kafka, settings.topics)
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    importer = Importer(args.file, settings.kafka, settings.topics, jobs)
     started = time.perf_counter()
     try:
         with _progress("check", importer.log.total, lambda: importer.log.done) as tick:

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from deploy.cli.audit import add_jobs
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
     from consumers.power.report.history import History
     from consumers.stores.store import Reader
-    from schemas.positions import Positioned
 
 EXIT_INPUT = 1
 MAX_TOP = 1_000
@@ -48,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--redis", help="the live views' Redis URL (default: PIECEWORK_REDIS)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--html", type=Path, metavar="FILE", help="also write an HTML report")
+    add_jobs(p, "replay the log's partitions")
     p.set_defaults(func=cmd_report)  # fmt: skip
 
 
@@ -115,7 +115,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     replayed = args.events is not None or args.html or since is not None or until is not None
     try:
         if replayed:
-            replay = _replay(args.events, settings, args.currency, since, until)
+            replay = _replay(args.events, settings, args.currency, since, until, args.jobs)
             reader = replay.store
         else:
             reader = _live_views(settings.redis)
@@ -178,49 +178,44 @@ def _provenance(args: argparse.Namespace, replay: Replay, floor: int) -> dict[st
 
 
 def _replay(events: Path | None, settings: Settings, currency: str, since: int | None,
-            until: int | None) -> Replay:  # fmt: skip
+            until: int | None, jobs: int | None = None) -> Replay:  # fmt: skip
     """Fold the power view over the events of the window and the history over all of them
-    up to `until`, in one pass over the file or the events topic."""
+    up to `until`, in one pass over the file or the events topic: in `jobs` processes
+    when the merge is provably the serial pass (audit/report_replay.py), else serially."""
+    from audit.parallel import default_jobs
+    from audit.report_replay import fold, replay
     from audit.source import FileLog, KafkaLog, parse_line, up_to
-    from consumers.engine.runner import fold_log
-    from consumers.power.report.history import History, in_window
-    from consumers.views import power
+    from consumers.power.report.history import History
 
-    history = History(currency, since, until)
-    skipped = [0]
+    jobs = default_jobs() if jobs is None else jobs
 
-    def decoded(items: Any) -> Iterator[Positioned]:
-        for item in items:
-            if type(item) is tuple:
-                yield item
-            else:
-                skipped[0] += 1
+    def once(log: FileLog | KafkaLog) -> tuple[Reader, History, int]:
+        done = replay(log, jobs, currency, since, until)
+        if done is not None:
+            return done
+        history = History(currency, since, until)
+        store, skipped = fold(log.items(until), history, None, since, until)
+        return store, history, skipped
 
-    def window(records: Iterator[Positioned]) -> Iterator[Positioned]:
-        for record in history.observe(records):
-            if in_window(record[2].occurred_at, since, until):
-                yield record
-
-    views = {power.VIEW: power.project}
     if events is not None and str(events) == "-":
         lines = (parse_line(line, n) for n, line in enumerate(sys.stdin, 1) if line.strip())
-        store = fold_log(window(decoded(up_to(lines, until))), views=views)
-        return Replay(store, history, "replay of stdin", None, skipped[0])
+        history = History(currency, since, until)
+        store, skipped = fold(up_to(lines, until), history, None, since, until)
+        return Replay(store, history, "replay of stdin", None, skipped)
     if events is not None:
-        log = FileLog(events)
-        store = fold_log(window(decoded(log.items(until))), views=views)
-        return Replay(store, history, f"replay of {events}", None, skipped[0])
+        store, history, skipped = once(FileLog(events))
+        return Replay(store, history, f"replay of {events}", None, skipped)
     try:
         topic = KafkaLog(settings.kafka, settings.topics.events, "piecework-report")
     except Exception as exc:  # kafka-python raises its own errors: no broker, no topic
         raise OSError(f"cannot read {settings.topics.events} at {settings.kafka} ({exc}); "
                       "run `piecework up` or pass --events FILE") from exc  # fmt: skip
     try:
-        store = fold_log(window(decoded(topic.items(until))), views=views)
+        store, history, skipped = once(topic)
     finally:
         topic.close()
     return Replay(store, history, f"replay of topic {topic.label} at {settings.kafka}",
-                  settings.clock_speed, skipped[0])  # fmt: skip
+                  settings.clock_speed, skipped)  # fmt: skip
 
 
 def _live_views(redis_url: str) -> Reader:

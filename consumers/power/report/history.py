@@ -16,7 +16,7 @@ Definitions: docs/METRICS.md, "The replayed figures".
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +111,10 @@ class History:
     by_kind: dict[str, Sums] = field(default_factory=lambda: defaultdict(Sums))
     _tasks: dict[str, _Task] = field(default_factory=dict)
     _subs: dict[tuple[str, str], _Sub] = field(default_factory=dict)
+    # Tasks and submissions looked up and not found: a replay of the log in parallel
+    # segments (audit/report_replay.py) is exact only if no other segment defines them.
+    missed_tasks: set[str] = field(default_factory=set)
+    missed_subs: set[tuple[str, str]] = field(default_factory=set)
 
     def observe(self, records: Iterable[Positioned]) -> Iterator[Positioned]:
         """Fold each record as it passes (so the power view's fold reads the same pass)."""
@@ -140,7 +144,16 @@ class History:
         yield self.by_kind[task.kind]
 
     def _ours(self, task_id: str) -> bool:
-        return task_id in self._tasks  # posted in the report's currency
+        if task_id in self._tasks:  # posted in the report's currency
+            return True
+        self.missed_tasks.add(task_id)
+        return False
+
+    def _sub(self, task_id: str, submission_id: str) -> _Sub | None:
+        sub = self._subs.get((task_id, submission_id))
+        if sub is None:
+            self.missed_subs.add((task_id, submission_id))
+        return sub
 
     def _posted(self, e: ev.TaskPosted, at: int) -> None:
         if e.currency != self.currency:
@@ -181,7 +194,7 @@ class History:
         sub.state = state
 
     def _approved(self, e: ev.SubmissionApproved, at: int) -> None:
-        sub = self._subs.get((e.task_id, e.submission_id))
+        sub = self._sub(e.task_id, e.submission_id)
         if sub is None or sub.state != "pending":
             return
         for sums in self._cohorts(sub.task, sub.week):
@@ -189,7 +202,7 @@ class History:
         self._move(sub, "paid", e.reward)
 
     def _rejected(self, e: ev.SubmissionRejected, at: int) -> None:
-        sub = self._subs.get((e.task_id, e.submission_id))
+        sub = self._sub(e.task_id, e.submission_id)
         if sub is None or sub.state != "pending":
             return
         for sums in self._cohorts(sub.task, sub.week):
@@ -198,7 +211,7 @@ class History:
         self._move(sub, "rejected")
 
     def _overturned(self, e: ev.RejectionOverturned, at: int) -> None:
-        sub = self._subs.get((e.task_id, e.submission_id))
+        sub = self._sub(e.task_id, e.submission_id)
         if sub is not None and sub.state == "rejected":
             self._move(sub, "paid", e.reward)
 
@@ -262,6 +275,44 @@ class History:
                                      "by_kind": self.promised("kind")},
             "weekly": self.weekly(),
         }  # fmt: skip
+
+
+def merged(parts: Sequence[History]) -> History | None:
+    """The History one pass over the parts' segments, in this order, would have left, or
+    None when a segment looked up a task or submission another one holds (then only a
+    serial pass gives the figures). Sums add up, instants take their extremes."""
+    for i, part in enumerate(parts):
+        for other in parts[:i] + parts[i + 1 :]:
+            if part.missed_tasks & other._tasks.keys() or part.missed_subs & other._subs.keys():
+                return None
+    tasks = [p._tasks for p in parts]
+    subs = [p._subs for p in parts]
+    if len(set().union(*tasks)) != sum(map(len, tasks)) or len(set().union(*subs)) != sum(
+        map(len, subs)
+    ):  # a task posted, or a submission made, in two segments
+        return None
+    first = parts[0]
+    out = History(first.currency, first.since, first.until)
+    for part in parts:
+        out.events += part.events
+        for name in ("first_at", "last_at"):
+            mine, theirs = getattr(out, name), getattr(part, name)
+            pick = min if name == "first_at" else max
+            setattr(out, name, theirs if mine is None else mine if theirs is None
+                    else pick(mine, theirs))  # fmt: skip
+        for p, end in part.ends.items():
+            out.ends[p] = max(out.ends.get(p, 0), end)
+        for mine, theirs in ((out.weeks, part.weeks), (out.by_requester, part.by_requester),
+                             (out.by_kind, part.by_kind)):  # fmt: skip
+            for key, sums in theirs.items():
+                total = mine[key]
+                for name in Sums.__dataclass_fields__:
+                    setattr(total, name, getattr(total, name) + getattr(sums, name))
+        out._tasks.update(part._tasks)
+        out._subs.update(part._subs)
+        out.missed_tasks |= part.missed_tasks
+        out.missed_subs |= part.missed_subs
+    return out
 
 
 _HANDLERS: dict[type, Any] = {
