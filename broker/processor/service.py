@@ -54,6 +54,7 @@ def open_clients(settings: Settings, name: str, group: str, transactional_id: st
         from broker.processor import port_confluent as client
     else:
         from broker.processor import port_kafka_python as client  # type: ignore[no-redef]
+    log.info("%s: Kafka client %s", name, settings.processor_client)
     consumer = client.Consumer(settings.kafka, name, group, settings.topics.commands)
     return consumer, lambda: client.Producer(settings.kafka, name, transactional_id)
 
