@@ -52,8 +52,10 @@ def call_error(exc: KafkaException, what: str) -> KafkaCallError:
 
 
 def _reported(err: KafkaError) -> None:
-    """Client-wide errors (every broker down, and the like): librdkafka retries them."""
-    log.warning("kafka client error: %s: %s", err.name(), err.str())
+    """Client-wide errors (every broker down, and the like): librdkafka retries them. A
+    refused connection is also in librdkafka's own log (FAIL), once a retry: not twice."""
+    level = logging.DEBUG if err.code() == KafkaError._TRANSPORT else logging.WARNING
+    log.log(level, "kafka client error: %s: %s", err.name(), err.str())
 
 
 class _Record:
