@@ -8,6 +8,10 @@ Same settings as the kafka-python port, in librdkafka's names. Differences that 
   it returns, and a pause before the assignment is lost;
 - every transactional call takes CALL_SECONDS as its own bound (kafka-python needs
   broker.processor.transactions for that);
+- Nagle's algorithm is off, as in kafka-python (librdkafka leaves it on): small requests
+  are not held back waiting for an ACK;
+- poll() waits for one record, then takes the ones already fetched (consume(n, timeout)
+  would wait for n or the timeout);
 - a record's delivery report is served by flush(), which the processor calls before the
   commit: a record the broker refused for good is known by then.
 """
@@ -76,6 +80,7 @@ class Consumer:
             "bootstrap.servers": bootstrap,
             "client.id": client_id,
             "group.id": group,
+            "socket.nagle.disable": True,  # as kafka-python: TCP_NODELAY
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "isolation.level": "read_committed",
@@ -129,7 +134,12 @@ class Consumer:
 
     def poll(self, timeout_ms: int) -> Batch:
         batch: Batch = {}
-        for message in self.consumer.consume(port.MAX_POLL_RECORDS, timeout_ms / 1000):
+        # consume(n, timeout) waits until it has n records or the timeout passed: a lone
+        # claim would wait the whole 200 ms. So: wait for one, then take what is there.
+        first = self.consumer.poll(timeout_ms / 1000)
+        if first is None:
+            return batch
+        for message in [first, *self.consumer.consume(port.MAX_POLL_RECORDS - 1, 0)]:
             err = message.error()
             if err is not None:
                 self._consume_error(err)
@@ -211,6 +221,7 @@ class Producer:
             "bootstrap.servers": bootstrap,
             "client.id": client_id,
             "transactional.id": transactional_id,
+            "socket.nagle.disable": True,  # as kafka-python: TCP_NODELAY
             "transaction.timeout.ms": port.TRANSACTION_TIMEOUT_MS,
             "enable.idempotence": True,
             "acks": "all",

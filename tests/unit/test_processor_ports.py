@@ -128,15 +128,25 @@ class _Message:
         return None
 
 
+def test_librdkafka_no_records_is_an_empty_batch():
+    consumer = object.__new__(port_confluent.Consumer)
+    consumer.consumer = SimpleNamespace(poll=lambda timeout: None)
+    assert consumer.poll(200) == {}
+
+
 def test_librdkafka_records_of_a_paused_partition_are_read_again_on_resume():
     consumer = object.__new__(port_confluent.Consumer)
     consumer.topic, consumer.owned, consumer.paused, consumer.rewind = "t.commands", {0, 1}, {1}, {}
     seeks, resumed = [], []
     fetched = [_Message(0, 5), _Message(1, 7), _Message(1, 8), _Message(2, 3)]
-    consumer.consumer = SimpleNamespace(consume=lambda n, timeout: fetched,
-                                        resume=resumed.extend, seek=seeks.append)  # fmt: skip
+    asked = []
+    consumer.consumer = SimpleNamespace(
+        poll=lambda timeout: fetched[0],
+        consume=lambda n, timeout: asked.append((n, timeout)) or fetched[1:],
+        resume=resumed.extend, seek=seeks.append)  # fmt: skip
     batch = consumer.poll(200)
     assert {p: [r.offset for r in rs] for p, rs in batch.items()} == {0: [5]}  # 2: not ours
+    assert asked == [(kafka_port.MAX_POLL_RECORDS - 1, 0)]  # what is there, without waiting
     consumer.resume(1)
     assert [(tp.partition, tp.offset) for tp in seeks] == [(1, 7)]
     assert consumer.paused == set() and consumer.rewind == {}
