@@ -97,7 +97,8 @@ async def _phases(stack: Any, tasks: int, seconds: float) -> dict[str, Any]:
             await c.close()
     out["claims"] = {"commands": sent, "claimed": loop["outcome"]["claimed"], "cpu_s": cpu,
                      "cpu_us_per_command": cpu / sent * 1e6, "p50_ms": loop["p50"],
-                     "p99_ms": loop["p99"]}  # fmt: skip
+                     "p99_ms": loop["p99"], "outcome": loop["outcome"],
+                     "error_codes": loop["error_codes"]}  # fmt: skip
     return out
 
 
@@ -116,7 +117,7 @@ def run(rounds: int = 2, tasks: int = 10_000, seconds: float = 20.0) -> dict[str
                           f"us/task, claims {found['claims']['cpu_us_per_command']:,.0f} "
                           f"us/command (p99 {found['claims']['p99_ms']:.0f} ms)")  # fmt: skip
     med = {c: {phase: {k: statistics.median(x[phase][k] for x in rs)
-                       for k in rs[0][phase]}
+                       for k, v in rs[0][phase].items() if isinstance(v, float | int)}
                for phase in ("ingest", "claims")} for c, rs in runs.items()}  # fmt: skip
     ratios = {phase: {k: med["confluent-kafka"][phase][k] / med["kafka-python"][phase][k]
                       for k in med["kafka-python"][phase] if k.startswith("cpu_us")}
