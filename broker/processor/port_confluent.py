@@ -36,6 +36,8 @@ rdkafka_log = logging.getLogger("librdkafka")
 FENCED = frozenset((KafkaError._FENCED, KafkaError.PRODUCER_FENCED,
                     KafkaError.INVALID_PRODUCER_EPOCH,
                     KafkaError.TRANSACTION_COORDINATOR_FENCED))  # fmt: skip
+# How long a failed transaction's delivery reports are waited for (the records in flight).
+SETTLE_SECONDS = 5.0
 TIMED_OUT = frozenset((KafkaError._TIMED_OUT, KafkaError._TIMED_OUT_QUEUE))
 # What the broker (or librdkafka before it) refuses for good: the same bytes are refused
 # again. kafka-python's MessageSizeTooLarge, RecordListTooLarge, InvalidRecord, Corrupt.
@@ -204,15 +206,15 @@ class Consumer:
 
 
 class _Delivery:
-    """A record's delivery report, filled in by flush()."""
+    """A record's delivery report, filled in by flush() or poll()."""
 
-    __slots__ = ("error",)
+    __slots__ = ("done", "error")
 
-    def __init__(self, error: KafkaError | None = None) -> None:
-        self.error = error
+    def __init__(self, error: KafkaError | None = None, done: bool = False) -> None:
+        self.error, self.done = error, done
 
     def __call__(self, err: KafkaError | None, message: Any) -> None:
-        self.error = err
+        self.error, self.done = err, True
 
 
 class Producer:
@@ -237,6 +239,7 @@ class Producer:
         # A record librdkafka refused before sending (too large for it): the transaction
         # must not commit without it.
         self.refused_locally: KafkaError | None = None
+        self.settled = False  # the failed transaction's delivery reports were waited for
 
     def _call(self, what: str, method: Any, *args: Any) -> None:
         try:
@@ -248,7 +251,7 @@ class Producer:
         self._call("init_transactions", self.producer.init_transactions, timeout_s)
 
     def begin(self) -> None:
-        self.refused_locally = None
+        self.refused_locally, self.settled = None, False
         self._call("begin_transaction", self.producer.begin_transaction)
 
     def send(self, topic: str, value: bytes, key: bytes | None, partition: int | None = None,
@@ -274,10 +277,18 @@ class Producer:
                 err = exc.args[0] if exc.args else None
                 if isinstance(err, KafkaError) and err.code() in REFUSED_FOR_GOOD:
                     self.refused_locally = handle.error = err
+                    handle.done = True
                     return handle
                 raise call_error(exc, "produce") from exc
 
     def refusal(self, handle: Any) -> str | None:
+        if not handle.done and not self.settled:
+            # The refused record fails the transaction as soon as its produce response is
+            # in (send_offsets_to_transaction already raises), and its delivery report is
+            # served later: wait for the reports once, or the refusal would be missed and
+            # the batch aborted twice (tests/integration/test_write_side_poison.py).
+            self.settled = True
+            self.producer.flush(SETTLE_SECONDS)
         err = handle.error
         if err is None or err.code() not in REFUSED_FOR_GOOD:
             return None

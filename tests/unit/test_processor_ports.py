@@ -77,10 +77,31 @@ def test_librdkafka_errors_map_onto_the_port(code, kinds, fenced, stuck):
 
 def test_librdkafka_names_only_a_refusal_for_good():
     producer = object.__new__(port_confluent.Producer)
-    refused = port_confluent._Delivery(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+    producer.settled = False
+    refused = port_confluent._Delivery(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), done=True)
     assert "MSG_SIZE_TOO_LARGE" in producer.refusal(refused)
-    assert producer.refusal(port_confluent._Delivery(KafkaError(KafkaError._TRANSPORT))) is None
-    assert producer.refusal(port_confluent._Delivery()) is None
+    transient = port_confluent._Delivery(KafkaError(KafkaError._TRANSPORT), done=True)
+    assert producer.refusal(transient) is None
+    assert producer.refusal(port_confluent._Delivery(done=True)) is None
+
+
+def test_librdkafka_delivery_reports_are_waited_for_once_before_a_refusal_is_read():
+    """The transaction fails as soon as the broker refused the record, before its delivery
+    report was served: seen as two aborts for one refused command."""
+    producer = object.__new__(port_confluent.Producer)
+    producer.settled = False
+    late = port_confluent._Delivery()
+    flushed = []
+
+    def flush(timeout):
+        flushed.append(timeout)
+        late(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), None)
+        return 0
+
+    producer.producer = SimpleNamespace(flush=flush)
+    assert "MSG_SIZE_TOO_LARGE" in producer.refusal(late)
+    assert producer.refusal(port_confluent._Delivery()) is None  # still pending: once only
+    assert flushed == [port_confluent.SETTLE_SECONDS]
 
 
 def test_librdkafka_refusing_a_record_locally_fails_the_transaction():
