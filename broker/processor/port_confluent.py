@@ -6,8 +6,12 @@ Same settings as the kafka-python port, in librdkafka's names. Differences that 
   consistent_random, hashes keys with CRC32);
 - on_assign assigns and pauses in the callback: the binding would otherwise assign after
   it returns, and a pause before the assignment is lost;
-- every transactional call takes CALL_SECONDS as its own bound (kafka-python needs
-  broker.processor.transactions for that);
+- every transactional call takes CALL_SECONDS as its own bound, and is also waited on
+  from here, on a thread of the producer's: send_offsets_to_transaction can hang past its
+  timeout when the group coordinator's broker went away (librdkafka issues #5456, #5511,
+  open; seen in tests/e2e/test_broker_restart.py: 10 minutes with a 20 s timeout). A call
+  still pending CALL_SECONDS + CALL_GRACE_SECONDS later makes the producer "stuck": it is
+  replaced, as a kafka-python producer whose bounded call timed out is;
 - Nagle's algorithm is off, as in kafka-python (librdkafka leaves it on): small requests
   are not held back waiting for an ACK;
 - poll() waits for one record, then takes the ones already fetched (consume(n, timeout)
@@ -19,6 +23,7 @@ Same settings as the kafka-python port, in librdkafka's names. Differences that 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from typing import Any
@@ -38,6 +43,8 @@ FENCED = frozenset((KafkaError._FENCED, KafkaError.PRODUCER_FENCED,
                     KafkaError.TRANSACTION_COORDINATOR_FENCED))  # fmt: skip
 # How long a failed transaction's delivery reports are waited for (the records in flight).
 SETTLE_SECONDS = 5.0
+# librdkafka's own timeout comes first; a call still pending this much later hangs.
+CALL_GRACE_SECONDS = 5.0
 TIMED_OUT = frozenset((KafkaError._TIMED_OUT, KafkaError._TIMED_OUT_QUEUE))
 # What the broker (or librdkafka before it) refuses for good: the same bytes are refused
 # again. kafka-python's MessageSizeTooLarge, RecordListTooLarge, InvalidRecord, Corrupt.
@@ -217,6 +224,39 @@ class _Delivery:
         self.error, self.done = err, True
 
 
+class _Caller:
+    """Runs one producer's transactional calls on a daemon thread and waits on each with a
+    bound: a call that hangs in librdkafka leaves this thread stuck, never the processor."""
+
+    def __init__(self, name: str) -> None:
+        self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def _run(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            method, args, failed, done = job
+            try:
+                method(*args)
+            except BaseException as exc:  # handed to the waiting caller
+                failed.append(exc)
+            done.set()
+
+    def call(self, what: str, bound_s: float, method: Any, *args: Any) -> None:
+        failed: list[BaseException] = []
+        done = threading.Event()
+        self.jobs.put((method, args, failed, done))
+        if not done.wait(bound_s):
+            raise KafkaCallError(f"{what}: still pending after {bound_s:.0f} s, past its own "
+                                 f"timeout", stuck=True)  # fmt: skip
+        if failed:
+            if isinstance(failed[0], KafkaException):
+                raise call_error(failed[0], what) from failed[0]
+            raise failed[0]
+
+    def stop(self) -> None:
+        self.jobs.put(None)  # after a stuck call, never taken: the thread stays parked
+
+
 class Producer:
     def __init__(self, bootstrap: str, client_id: str, transactional_id: str) -> None:
         self.producer = RdProducer({
@@ -240,6 +280,7 @@ class Producer:
         # must not commit without it.
         self.refused_locally: KafkaError | None = None
         self.settled = False  # the failed transaction's delivery reports were waited for
+        self.caller = _Caller(f"txn-calls-{client_id}")
 
     def _call(self, what: str, method: Any, *args: Any) -> None:
         try:
@@ -247,8 +288,11 @@ class Producer:
         except KafkaException as exc:
             raise call_error(exc, what) from exc
 
+    def _bounded(self, what: str, timeout_s: float, method: Any, *args: Any) -> None:
+        self.caller.call(what, timeout_s + CALL_GRACE_SECONDS, method, *args, timeout_s)
+
     def init_transactions(self, timeout_s: float = port.CALL_SECONDS) -> None:
-        self._call("init_transactions", self.producer.init_transactions, timeout_s)
+        self._bounded("init_transactions", timeout_s, self.producer.init_transactions)
 
     def begin(self) -> None:
         self.refused_locally, self.settled = None, False
@@ -296,8 +340,8 @@ class Producer:
 
     def send_offsets(self, topic: str, offsets: dict[int, int], group_metadata: Any) -> None:
         found = [TopicPartition(topic, p, o) for p, o in offsets.items()]
-        self._call("send_offsets_to_transaction", self.producer.send_offsets_to_transaction,
-                   found, group_metadata, port.CALL_SECONDS)  # fmt: skip
+        self._bounded("send_offsets_to_transaction", port.CALL_SECONDS,
+                      self.producer.send_offsets_to_transaction, found, group_metadata)
 
     def flush(self) -> None:
         left = self.producer.flush(port.CALL_SECONDS)
@@ -308,15 +352,16 @@ class Producer:
     def commit(self) -> None:
         if self.refused_locally is not None:
             raise KafkaCallError(f"a record was refused: {self.refused_locally.str()}")
-        self._call("commit_transaction", self.producer.commit_transaction, port.CALL_SECONDS)
+        self._bounded("commit_transaction", port.CALL_SECONDS, self.producer.commit_transaction)
 
     def abort(self) -> None:
-        self._call("abort_transaction", self.producer.abort_transaction, port.CALL_SECONDS)
+        self._bounded("abort_transaction", port.CALL_SECONDS, self.producer.abort_transaction)
 
     def discard(self) -> None:
         """Drop its records and close it aside: close() aborts the open transaction first,
         which a stuck producer may wait on; its successor fences it meanwhile."""
         stuck = self.producer
+        self.caller.stop()
         try:
             stuck.purge(in_queue=True, in_flight=True, blocking=False)
         except KafkaException as exc:
@@ -325,6 +370,7 @@ class Producer:
                          daemon=True).start()  # fmt: skip
 
     def close(self) -> None:
+        self.caller.stop()
         _close(self.producer)
 
 

@@ -123,6 +123,25 @@ def test_librdkafka_refusing_a_record_locally_fails_the_transaction():
     assert committed == []
 
 
+def test_librdkafka_a_call_that_hangs_past_its_timeout_makes_the_producer_stuck():
+    """send_offsets_to_transaction hung for 10 minutes with a 20 s timeout after a broker
+    restart (librdkafka #5456): the processor must get its thread back and replace it."""
+    import threading
+
+    caller = port_confluent._Caller("test-calls")
+    release = threading.Event()
+    with pytest.raises(kafka_port.KafkaCallError) as raised:
+        caller.call("send_offsets_to_transaction", 0.2, release.wait)
+    assert raised.value.stuck and "still pending" in str(raised.value)
+    release.set()
+    with pytest.raises(kafka_port.KafkaCallError) as failed:
+        caller.call("commit_transaction", 5, lambda: (_ for _ in ()).throw(
+            _raised(KafkaError.PRODUCER_FENCED, fatal=True)))
+    assert failed.value.fenced
+    caller.call("abort_transaction", 5, lambda: None)  # and it answers
+    caller.stop()
+
+
 class _Message:
     def __init__(self, partition: int, offset: int) -> None:
         self._p, self._o = partition, offset
