@@ -30,6 +30,8 @@ MAX_BROKERS = 9
 MAX_METRICS_BASE = 65535 - 299
 LOG_FORMATS = ("text", "json")  # runtime.logs
 WAGE_FLOOR_MODES = ("warn", "refuse")  # broker.domain.policy's; a unit test holds them equal
+# Behind broker.processor.kafka_port: the processor's Kafka client.
+PROCESSOR_CLIENTS = ("kafka-python", "confluent-kafka")
 POLICY_KNOBS = ("fee_bp", "bulk_fee_bp", "bonus_fee_bp", "max_batch_tasks", "wage_floor_mode")
 
 
@@ -80,6 +82,10 @@ class Settings:
     partitions: int = field(default=8, metadata=about(
         "PIECEWORK_PARTITIONS", t.integer(1),
         "Partitions of every topic it creates: how far processors and views scale out"))
+    processor_client: str = field(default="confluent-kafka", metadata=about(
+        "PIECEWORK_PROCESSOR_CLIENT", t.choice(*PROCESSOR_CLIENTS),
+        "Kafka client of the command processor's loop: confluent-kafka (librdkafka, a third"
+        " of the CPU per claim), or kafka-python (docs/DESIGN.md)"))
     brokers: int | None = field(default=None, metadata=about(
         "PIECEWORK_BROKERS", t.integer(1, MAX_BROKERS),
         "Kafka nodes `up` starts (`--brokers` wins); unset: what the data dir holds, else 1"))

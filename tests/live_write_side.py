@@ -37,7 +37,10 @@ class WriteSide:
 
 
 def settings_for(kafka: str, redis: str, prefix: str, partitions: int = 4) -> Settings:
-    return Settings(kafka=kafka, redis=redis, topics=Topics(prefix), partitions=partitions)
+    """The processor's Kafka client is the environment's (PIECEWORK_PROCESSOR_CLIENT), so
+    the same tests run the processor on either client."""
+    return Settings(kafka=kafka, redis=redis, topics=Topics(prefix), partitions=partitions,
+                    processor_client=Settings.from_env().processor_client)  # fmt: skip
 
 
 def start_processor(

@@ -16,8 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kafka.structs import TopicPartition
-
 from schemas.chain import (
     HEADER,
     Follower,
@@ -65,15 +63,15 @@ class _HasChain(Protocol):
     chain: PartitionChain
 
 
-def chain_committed(states: dict[int, _HasChain], batch: Iterable[TopicPartition]) -> None:
+def chain_committed(states: dict[int, _HasChain], batch: Iterable[int]) -> None:
     """The batch's transaction committed: its partitions' heads are now the log's."""
-    for tp in batch:
-        if tp.partition in states:
-            states[tp.partition].chain.commit()
+    for partition in batch:
+        if partition in states:
+            states[partition].chain.commit()
 
 
-def chain_rolled_back(states: dict[int, _HasChain], batch: Iterable[TopicPartition]) -> None:
+def chain_rolled_back(states: dict[int, _HasChain], batch: Iterable[int]) -> None:
     """The batch's transaction is being aborted: back to the last committed heads."""
-    for tp in batch:
-        if tp.partition in states:
-            states[tp.partition].chain.rollback()
+    for partition in batch:
+        if partition in states:
+            states[partition].chain.rollback()

@@ -11,26 +11,22 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.consumer.fetcher import ConsumerRecord
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import (
-    CorruptRecordError,
-    InvalidRecordError,
-    KafkaError,
-    KafkaTimeoutError,
-    MessageSizeTooLargeError,
-    ProducerFencedError,
-    RecordListTooLargeError,
-)
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
 
 from broker.domain.policy import Policy
 from broker.domain.shard import Decision
-from broker.processor import transactions, writable
+from broker.processor import kafka_port, writable
 from broker.processor.chain import chain_committed, chain_rolled_back
+from broker.processor.kafka_port import (
+    Batch,
+    CommandConsumer,
+    KafkaCallError,
+    Record,
+    TransactionalProducer,
+)
 from broker.processor.orphan_watch import OrphanWatch
 from broker.processor.partition_state import PartitionState, rebuild
 from broker.processor.writable import EncodedDecision, Unwritable, encode_decision
@@ -45,42 +41,22 @@ from schemas.errors import SchemaError
 
 log = logging.getLogger(__name__)
 RECOVERY_SECONDS = 300.0
-# An orphaned transaction of a vanished instance holds back read-committed readers this long.
-TRANSACTION_TIMEOUT_MS = 15_000
-# EndTxn is answered before the markers are written: a transaction begun within those few
-# ms gets CONCURRENT_TRANSACTIONS on AddPartitionsToTxn/AddOffsetsToTxn, and kafka-python's
-# sender sleeps retry_backoff_ms (default 100) before retrying, ignoring the Java client's
-# 20 ms override for this case. At 200 claims/s 3-4% of the batches stalled 100-250 ms, and
-# the commands queued behind them: a claim p99 of 220-250 ms. bench.claims, back to back:
-# 20 ms gave p99 56-61 ms, 5 ms 36-38 ms. Reconnects keep their own backoff (50 ms to 30 s).
-TXN_RETRY_BACKOFF_MS = 5
 FENCED_LIMIT = 3  # fenced this many times in a row, with no commit between: a twin
-# What the broker refuses for good: a retry sends the same bytes and is refused again.
-# Everything else (timeouts, leaders moving, fencing) is transient and retried.
-REFUSED_FOR_GOOD = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError,
-                    CorruptRecordError)  # fmt: skip
+# What fails a transaction: the port's calls, and the rebuild's reads (kafka-python's
+# snapshot consumer, whichever client the processor's loop runs on).
+FAILURES = (KafkaCallError, KafkaError)
 
 
-class _Rebalance(ConsumerRebalanceListener):
-    """Runs inside kafka-python's network loop: only bookkeeping here, no slow reads.
-
-    New partitions are paused until the main loop has rebuilt their aggregates, so the
-    heartbeat keeps going while a long log is folded.
-    """
-
-    def __init__(self, processor: CommandProcessor) -> None:
-        self.processor = processor
-
-    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        for tp in revoked:
-            self.processor.states.pop(tp.partition, None)
-            self.processor.to_rebuild.discard(tp)
-        metrics.OWNED_PARTITIONS.set(len(self.processor.states))
-
-    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        if assigned:
-            self.processor.consumer.pause(*assigned)
-            self.processor.to_rebuild.update(assigned)
+def open_clients(settings: Settings, name: str, group: str, transactional_id: str
+                 ) -> tuple[CommandConsumer, Callable[[], TransactionalProducer]]:  # fmt: skip
+    """The consumer and a producer factory of the client PIECEWORK_PROCESSOR_CLIENT names."""
+    if kafka_port.check_client(settings.processor_client) == "confluent-kafka":
+        from broker.processor import port_confluent as client
+    else:
+        from broker.processor import port_kafka_python as client  # type: ignore[no-redef]
+    log.info("%s: Kafka client %s", name, settings.processor_client)
+    consumer = client.Consumer(settings.kafka, name, group, settings.topics.commands)
+    return consumer, lambda: client.Producer(settings.kafka, name, transactional_id)
 
 
 class CommandProcessor:
@@ -92,56 +68,38 @@ class CommandProcessor:
         self.clock = clock
         self.name = f"processor-{instance}"
         self.states: dict[int, PartitionState] = {}
-        self.to_rebuild: set[TopicPartition] = set()
+        self.to_rebuild: set[int] = set()  # assigned partitions, paused until rebuilt
         self.stop = threading.Event()  # run() installs the caller's
         self.fenced_in_a_row = 0
         # The open transaction's sends, each with the command record it is for.
-        self.in_flight: list[tuple[Any, ConsumerRecord]] = []
+        self.in_flight: list[tuple[Any, Record]] = []
         # (partition, offset) of commands whose records the broker refused for good: refused
         # when the aborted batch is read again, with the broker's reason.
         self.unwritable: dict[tuple[int, int], str] = {}
         group = f"{settings.topics.prefix}-processor"
         self.reader = snapshot_consumer(settings.kafka, f"{self.name}-rebuild")
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=settings.kafka,
-            client_id=self.name,
-            group_id=group,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset="earliest",
-            max_poll_records=1_000,
-            fetch_max_wait_ms=50,
-            max_poll_interval_ms=600_000,
-            # A killed instance's partitions move after 10 s, not the 45 s default.
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=2_000,
-            # A group that formed before this broker's metadata listed the new commands
-            # topic gets an empty assignment, and only a metadata refresh that shows the
-            # partitions makes the leader rejoin: at the 5-minute default the processor
-            # sat idle for 300 s in CI (the "No partition metadata" stall).
-            metadata_max_age_ms=5_000,
-        )
         # A stable transactional id per instance: a restarted instance fences its
         # predecessor and aborts whatever transaction it left open.
         self.transactional_id = f"{group}-{instance}"
+        self.consumer, self._make_producer = open_clients(settings, self.name, group,
+                                                          self.transactional_id)  # fmt: skip
         self.producer = self._make_producer()
         self.orphans = OrphanWatch(settings.kafka, group, settings.topics.commands)
 
-    def _make_producer(self) -> KafkaProducer:
-        return KafkaProducer(
-            bootstrap_servers=self.settings.kafka,
-            client_id=self.name,
-            transactional_id=self.transactional_id,
-            transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
-            linger_ms=1,
-            retry_backoff_ms=TXN_RETRY_BACKOFF_MS,
-            batch_size=512 * 1024,
-            max_request_size=16 * 1024 * 1024,
-        )
-
     def start(self) -> None:
-        self.producer.init_transactions()
-        self.consumer.subscribe([self.settings.topics.commands], listener=_Rebalance(self))
+        self.producer.init_transactions(RECOVERY_SECONDS)
+        self.consumer.subscribe(self._assigned, self._revoked)
+
+    def _assigned(self, partitions: set[int]) -> None:
+        """Inside poll(): bookkeeping only. The port paused them; they are resumed once the
+        main loop has rebuilt their aggregates, so the heartbeat goes on meanwhile."""
+        self.to_rebuild.update(partitions)
+
+    def _revoked(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self.states.pop(partition, None)
+            self.to_rebuild.discard(partition)
+        metrics.OWNED_PARTITIONS.set(len(self.states))
 
     def run(self, stop: threading.Event) -> None:
         self.stop = stop
@@ -162,51 +120,47 @@ class CommandProcessor:
 
     def _rebuild_assigned(self) -> None:
         while self.to_rebuild:
-            tp = min(self.to_rebuild)
+            partition = min(self.to_rebuild)
             try:
-                state = rebuild(self.reader, self.settings.topics, tp.partition)
-            except KafkaError as exc:
+                state = rebuild(self.reader, self.settings.topics, partition)
+            except FAILURES as exc:
                 # For seconds after a broker dies, metadata still names it and a read
                 # may fail: the partition stays paused and is rebuilt on the next step.
-                log.warning("rebuilding partition %s failed, retrying: %r", tp.partition, exc)
+                log.warning("rebuilding partition %s failed, retrying: %r", partition, exc)
                 return
-            self.states[tp.partition] = state
-            self.to_rebuild.discard(tp)
-            self.consumer.resume(tp)
+            self.states[partition] = state
+            self.to_rebuild.discard(partition)
+            self.consumer.resume(partition)
         metrics.OWNED_PARTITIONS.set(len(self.states))
 
     def _rejoin_if_orphaned(self) -> None:
         if self.consumer.assignment():
             self.orphans.should_rejoin(True, 0, time.monotonic())  # resets the idle clock
             return
-        partitions = self.consumer.partitions_for_topic(self.settings.topics.commands) or ()
-        if self.orphans.should_rejoin(False, len(partitions), time.monotonic()):
-            self.consumer.unsubscribe()
-            self.consumer.subscribe([self.settings.topics.commands], listener=_Rebalance(self))
+        if self.orphans.should_rejoin(False, self.consumer.partition_count(), time.monotonic()):
+            self.consumer.rejoin()
 
     def close(self) -> None:
         self.consumer.close()
         self.reader.close()
         self.producer.close()
 
-    def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    def _process(self, batch: Batch) -> None:
         started = time.perf_counter()
         self.in_flight = []
-        self.producer.begin_transaction()
+        self.producer.begin()
         try:
-            for tp, records in batch.items():
-                state = self.states[tp.partition]
+            for partition, records in batch.items():
+                state = self.states[partition]
                 for record in records:
                     self._handle(state, record)
-            offsets = {
-                tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
-                for tp, records in batch.items()
-            }
-            transactions.send_offsets(self.producer, offsets, self.consumer.group_metadata())
-            self.producer.flush(timeout=transactions.CALL_SECONDS)
-            transactions.commit(self.producer)
+            offsets = {partition: records[-1].offset + 1 for partition, records in batch.items()}
+            self.producer.send_offsets(self.settings.topics.commands, offsets,
+                                       self.consumer.group_metadata())  # fmt: skip
+            self.producer.flush()
+            self.producer.commit()
             chain_committed(self.states, batch)
-        except KafkaError as exc:
+        except FAILURES as exc:
             self._count_fencing(exc)
             refused = self._refused_for_good()
             log.warning("transaction failed, aborting and replaying the batch%s: %r",
@@ -217,7 +171,8 @@ class CommandProcessor:
             # A call that timed out left the producer stuck: aborting would wait as long.
             # A refused record leaves kafka-python bumping its epoch, and the next
             # transaction fails out of sequence: a new producer starts clean instead.
-            self._recover(batch, stuck=isinstance(exc, KafkaTimeoutError) or bool(refused))
+            stuck = isinstance(exc, KafkaCallError) and exc.stuck
+            self._recover(batch, stuck=stuck or bool(refused))
             return
         self.fenced_in_a_row = 0
         metrics.TRANSACTION_SECONDS.observe(time.perf_counter() - started)
@@ -227,26 +182,24 @@ class CommandProcessor:
         """The commands whose records the broker refused with an error no retry can fix.
         Commands whose records shared a refused producer batch are refused with it."""
         found: dict[tuple[int, int], str] = {}
-        for future, origin in self.in_flight:
-            error = future.exception if future.failed() else None
-            if isinstance(error, REFUSED_FOR_GOOD):
-                found[(origin.partition, origin.offset)] = f"the log refused a record: {error!r}"
+        for handle, origin in self.in_flight:
+            error = self.producer.refusal(handle)
+            if error is not None:
+                found[(origin.partition, origin.offset)] = f"the log refused a record: {error}"
         return found
 
-    def _count_fencing(self, exc: KafkaError) -> None:
+    def _count_fencing(self, exc: Exception) -> None:
         """Fencing is not only another instance with our id: a coordinator that aborted a
         transaction on timeout (a broker outage), or the client bumping its own epoch after
         a coordinator's broker died, reads the same. So a fenced processor starts a new
         producer, unless it keeps being fenced: then a twin really owns the id, stop."""
-        if not isinstance(exc, ProducerFencedError):
+        if not (isinstance(exc, KafkaCallError) and exc.fenced):
             return
         self.fenced_in_a_row += 1
         if self.fenced_in_a_row > FENCED_LIMIT:
             raise exc
 
-    def _recover(
-        self, batch: dict[TopicPartition, list[ConsumerRecord]], stuck: bool = False
-    ) -> None:
+    def _recover(self, batch: Batch, stuck: bool = False) -> None:
         """Abort, forget the in-memory effects of the batch, and read it again.
 
         Retried until the broker answers again (within RECOVERY_SECONDS): a broker
@@ -263,14 +216,14 @@ class CommandProcessor:
                     else:
                         self._abort()
                     aborted = True
-                for tp, records in batch.items():
-                    if tp.partition in self.states:  # not revoked meanwhile
-                        self.states[tp.partition] = rebuild(
-                            self.reader, self.settings.topics, tp.partition
+                for partition, records in batch.items():
+                    if partition in self.states:  # not revoked meanwhile
+                        self.states[partition] = rebuild(
+                            self.reader, self.settings.topics, partition
                         )
-                        self.consumer.seek(tp, records[0].offset)
+                        self.consumer.seek(partition, records[0].offset)
                 return
-            except KafkaError as exc:
+            except FAILURES as exc:
                 if time.monotonic() > deadline:
                     raise
                 log.warning("recovery failed, retrying in 1 s: %s", exc)
@@ -283,17 +236,17 @@ class CommandProcessor:
         transactional id replaces it, and its init_transactions aborts the open
         transaction on the broker."""
         try:
-            transactions.abort(self.producer)
-        except KafkaError as exc:
+            self.producer.abort()
+        except KafkaCallError as exc:
             log.warning("abort refused (%r): replacing the transactional producer", exc)
             self._replace_producer()
 
     def _replace_producer(self) -> None:
-        transactions.discard(self.producer)
+        self.producer.discard()
         self.producer = self._make_producer()
         self.producer.init_transactions()  # fences the old one, aborts its transaction
 
-    def _handle(self, state: PartitionState, record: ConsumerRecord) -> None:
+    def _handle(self, state: PartitionState, record: Record) -> None:
         try:
             envelope = decode_command(record.value)
         except SchemaError as exc:
@@ -349,9 +302,9 @@ class CommandProcessor:
             again = dataclasses.replace(first, replayed=True)
             metrics.COMMANDS.labels(envelope.type, "duplicate").inc()
         self.producer.send(self.settings.topics.replies, encode_reply(again),
-                           key=envelope.command_id.encode(), partition=partition)  # fmt: skip
+                           envelope.command_id.encode(), partition)  # fmt: skip
 
-    def _write(self, state: PartitionState, record: ConsumerRecord, envelope: CommandEnvelope,
+    def _write(self, state: PartitionState, record: Record, envelope: CommandEnvelope,
                decision: Decision, encoded: EncodedDecision) -> None:  # fmt: skip
         key = envelope.partition_key.encode()
         for event in decision.events:
@@ -363,15 +316,15 @@ class CommandProcessor:
         for command_key, value in encoded.outbox:
             self._send(record, self.settings.topics.commands, value, command_key)
 
-    def _send(self, origin: ConsumerRecord, topic: str, value: bytes, key: bytes,
+    def _send(self, origin: Record, topic: str, value: bytes, key: bytes,
               partition: int | None = None,
               headers: list[tuple[str, bytes]] | None = None) -> None:  # fmt: skip
         """Send within the open transaction, remembering which command the record is for:
         a record the broker refuses for good names the command to refuse (see _process)."""
-        future = self.producer.send(topic, value, key=key, partition=partition, headers=headers)
-        self.in_flight.append((future, origin))
+        handle = self.producer.send(topic, value, key, partition, headers)
+        self.in_flight.append((handle, origin))
 
-    def _dead_letter(self, record: ConsumerRecord, code: str, reason: str) -> None:
+    def _dead_letter(self, record: Record, code: str, reason: str) -> None:
         letter = dead_letter_for(record, code, reason, self.name, self.clock.now_ms())
-        self.producer.send(self.settings.topics.dead_letter, letter.encode(), key=record.key)
+        self.producer.send(self.settings.topics.dead_letter, letter.encode(), record.key)
         metrics.DEAD_LETTERS.labels(self.name.split("-")[0], code).inc()

@@ -9,7 +9,6 @@ log must verify with every partition's chain counting 1, 2, 3, ... without a gap
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import threading
 import time
@@ -21,7 +20,12 @@ from deploy.cli import main
 from deploy.topics import create_topics
 from schemas.codec import encode_command
 from testkit.stack_processes import HANG_GUARD_S, PATIENCE_S
-from tests.e2e.test_processor_crash import burst, replies_by_command, start_processor
+from tests.e2e.test_processor_crash import (
+    burst,
+    kill_mid_burst,
+    replies_by_command,
+    start_processor,
+)
 from tests.live_write_side import settings_for
 
 COMMANDS = 2_000
@@ -48,12 +52,7 @@ def test_kill_9_mid_burst_leaves_every_chain_unbroken(
 
     sender = threading.Thread(target=send_paced)
     sender.start()
-    deadline = time.monotonic() + PATIENCE_S
-    while len(replies_by_command(settings)) < 300 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    seen_before_kill = len(replies_by_command(settings))
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    seen_before_kill = kill_mid_burst(first, settings, 300)
     sender.join()
     producer.close()
     assert seen_before_kill < len(commands), "the burst finished before the kill"

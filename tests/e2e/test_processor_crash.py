@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from broker.domain.shard import Shard
 from deploy.topics import create_topics
@@ -77,6 +77,25 @@ def start_processor(settings, instance: str) -> subprocess.Popen:
     )
 
 
+def kill_mid_burst(process: subprocess.Popen, settings, at_least: int) -> int:
+    """kill -9 once the replies topic took `at_least` offsets (replies and transaction
+    markers: read in one request, where reading every reply takes seconds on a busy
+    machine and a fast processor finished the burst meanwhile). Returns how many commands
+    were answered when it died, counted after the kill, so exactly."""
+    watch = KafkaConsumer(bootstrap_servers=settings.kafka)
+    try:
+        tps = [TopicPartition(settings.topics.replies, p)
+               for p in range(settings.partitions)]  # fmt: skip
+        deadline = time.monotonic() + PATIENCE_S
+        while sum(watch.end_offsets(tps).values()) < at_least and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        watch.close()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return len(replies_by_command(settings))
+
+
 def replies_by_command(settings) -> dict[str, list]:
     found: dict[str, list] = {}
     for record in read_topic(settings.kafka, settings.topics.replies):
@@ -111,12 +130,7 @@ def test_kill_9_during_a_burst_loses_and_duplicates_nothing(
     sender = threading.Thread(target=send_paced)
     sender.start()
     # Kill once the processor is visibly mid-burst.
-    deadline = time.monotonic() + PATIENCE_S
-    while len(replies_by_command(settings)) < 500 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    seen_before_kill = len(replies_by_command(settings))
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    seen_before_kill = kill_mid_burst(first, settings, 500)
     sender.join()
     producer.close()
     assert seen_before_kill < len(commands), (

@@ -10,64 +10,67 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from kafka.errors import (
-    KafkaConnectionError,
-    KafkaError,
-    MessageSizeTooLargeError,
-    ProducerFencedError,
-)
+from kafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from kafka.future import Future
-from kafka.structs import TopicPartition
 
-from broker.processor import service
+from broker.processor import port_kafka_python, service
+from broker.processor.kafka_port import KafkaCallError
 from broker.processor.partition_state import PartitionState
 from broker.processor.service import CommandProcessor
 
-TP = TopicPartition("t.commands", 0)
+TP = 0  # the port names a commands partition by its number
+
+FENCED = KafkaCallError("ProducerFencedError", fenced=True)
+TIMED_OUT = KafkaCallError("commit still pending", stuck=True)
 
 
 class FakeProducer:
+    """The port's TransactionalProducer (broker.processor.kafka_port), recording calls."""
+
     def __init__(self, abort_error: Exception | None = None,
                  commit_error: Exception | None = None) -> None:
         self.abort_error, self.commit_error = abort_error, commit_error
         self.calls: list[str] = []
 
-    def begin_transaction(self) -> None:
+    def begin(self) -> None:
         self.calls.append("begin")
 
-    def send_offsets_to_transaction(self, offsets, metadata) -> None:
+    def send_offsets(self, topic, offsets, metadata) -> None:
         self.calls.append("offsets")
 
-    def flush(self, timeout: float | None = None) -> None:
+    def flush(self) -> None:
         self.calls.append("flush")
 
-    def commit_transaction(self) -> None:
+    def commit(self) -> None:
         self.calls.append("commit")
         if self.commit_error:
             raise self.commit_error
 
-    def abort_transaction(self) -> None:
+    def abort(self) -> None:
         self.calls.append("abort")
         if self.abort_error:
             raise self.abort_error
 
-    def init_transactions(self) -> None:
+    def init_transactions(self, timeout_s: float = 0) -> None:
         self.calls.append("init")
 
-    def close(self, timeout: float | None = None) -> None:
+    def discard(self) -> None:
         self.calls.append("close")
+
+    def refusal(self, handle) -> str | None:
+        return port_kafka_python.Producer.refusal(self, handle)  # the kafka-python reading
 
 
 class FakeConsumer:
     def __init__(self) -> None:
-        self.seeks: list[tuple[TopicPartition, int]] = []
-        self.resumed: list[TopicPartition] = []
+        self.seeks: list[tuple[int, int]] = []
+        self.resumed: list[int] = []
 
-    def resume(self, tp: TopicPartition) -> None:
-        self.resumed.append(tp)
+    def resume(self, partition: int) -> None:
+        self.resumed.append(partition)
 
-    def seek(self, tp: TopicPartition, offset: int) -> None:
-        self.seeks.append((tp, offset))
+    def seek(self, partition: int, offset: int) -> None:
+        self.seeks.append((partition, offset))
 
     def group_metadata(self) -> object:
         return object()
@@ -76,7 +79,7 @@ class FakeConsumer:
 def processor(monkeypatch, producer: FakeProducer, rebuild_errors: int = 0):
     """A CommandProcessor with no sockets: fakes for its clients, a counting rebuild."""
     proc = object.__new__(CommandProcessor)
-    proc.settings = SimpleNamespace(topics=SimpleNamespace())
+    proc.settings = SimpleNamespace(topics=SimpleNamespace(commands="t.commands"))
     proc.name, proc.transactional_id = "processor-t", "t-processor-t"
     proc.states = {0: PartitionState(0)}
     proc.consumer, proc.reader, proc.producer = FakeConsumer(), object(), producer
@@ -94,16 +97,10 @@ def processor(monkeypatch, producer: FakeProducer, rebuild_errors: int = 0):
         return proc.replacements[-1]
 
     monkeypatch.setattr(service, "rebuild", rebuild)
-    # the bounded calls, on the fake's public methods
-    monkeypatch.setattr(service.transactions, "send_offsets",
-                        lambda p, offsets, meta: p.send_offsets_to_transaction(offsets, meta))
-    monkeypatch.setattr(service.transactions, "commit", lambda p: p.commit_transaction())
-    monkeypatch.setattr(service.transactions, "abort", lambda p: p.abort_transaction())
-    monkeypatch.setattr(service.transactions, "discard", lambda p: p.close(timeout=0))
     proc.stop = SimpleNamespace(wait=lambda seconds: False)  # never asked to stop
     proc.fenced_in_a_row = 0
     proc.in_flight, proc.unwritable = [], {}
-    monkeypatch.setattr(proc, "_make_producer", make_producer)
+    proc._make_producer = make_producer
     monkeypatch.setattr(proc, "_handle", lambda state, record: None)
     proc.rebuilds = rebuilds
     return proc
@@ -113,7 +110,7 @@ BATCH = {TP: [SimpleNamespace(offset=40), SimpleNamespace(offset=41)]}
 
 
 def test_a_failed_commit_aborts_rebuilds_and_reads_the_batch_again(monkeypatch):
-    proc = processor(monkeypatch, FakeProducer(commit_error=KafkaError("broker away")))
+    proc = processor(monkeypatch, FakeProducer(commit_error=KafkaCallError("broker away")))
     proc._process(BATCH)
     assert proc.producer.calls[-1] == "abort" and not proc.replacements
     assert proc.rebuilds == [0] and proc.consumer.seeks == [(TP, 40)]
@@ -128,7 +125,7 @@ def failed_send(error: Exception) -> Future:
 def test_a_record_refused_for_good_names_its_command_once(monkeypatch):
     """The broker refused one command's record as too large: the batch is aborted once and
     read again, and that command (only) is then refused instead of decided."""
-    proc = processor(monkeypatch, FakeProducer(commit_error=KafkaError("txn in error state")))
+    proc = processor(monkeypatch, FakeProducer(commit_error=KafkaCallError("txn in error state")))
     bad, good = BATCH[TP]
     bad.partition, good.partition = 0, 0
 
@@ -146,7 +143,7 @@ def test_a_record_refused_for_good_names_its_command_once(monkeypatch):
 
 
 def test_a_transient_failure_refuses_nothing(monkeypatch):
-    proc = processor(monkeypatch, FakeProducer(commit_error=KafkaError("broker away")))
+    proc = processor(monkeypatch, FakeProducer(commit_error=KafkaCallError("broker away")))
     bad = BATCH[TP][0]
     bad.partition = 0
     monkeypatch.setattr(proc, "_handle", lambda state, record: proc.in_flight.append(
@@ -156,8 +153,9 @@ def test_a_transient_failure_refuses_nothing(monkeypatch):
 
 
 def test_a_producer_that_refuses_to_abort_is_replaced(monkeypatch):
-    stuck = KafkaError("Invalid transition from BUMPING_PRODUCER_EPOCH to ABORTING")
-    proc = processor(monkeypatch, FakeProducer(commit_error=KafkaError("x"), abort_error=stuck))
+    stuck = KafkaCallError("Invalid transition from BUMPING_PRODUCER_EPOCH to ABORTING")
+    proc = processor(monkeypatch, FakeProducer(commit_error=KafkaCallError("x"),
+                                               abort_error=stuck))  # fmt: skip
     proc._process(BATCH)
     assert len(proc.replacements) == 1 and proc.producer is proc.replacements[0]
     assert proc.producer.calls == ["init"]  # the new one fences the old and aborts its txn
@@ -165,27 +163,26 @@ def test_a_producer_that_refuses_to_abort_is_replaced(monkeypatch):
 
 
 def test_recovery_waits_for_the_broker_to_come_back(monkeypatch):
-    proc = processor(monkeypatch, FakeProducer(commit_error=KafkaError("x")), rebuild_errors=2)
+    proc = processor(monkeypatch, FakeProducer(commit_error=KafkaCallError("x")), rebuild_errors=2)
     proc._process(BATCH)
     assert proc.rebuilds == [0, 0, 0] and proc.consumer.seeks == [(TP, 40)]
     assert proc.producer.calls.count("abort") == 1  # aborted once, not once per retry
 
 
 def test_fenced_once_starts_a_new_producer(monkeypatch):
-    fenced = ProducerFencedError()
-    proc = processor(monkeypatch, FakeProducer(commit_error=fenced, abort_error=fenced))
+    proc = processor(monkeypatch, FakeProducer(commit_error=FENCED, abort_error=FENCED))
     proc._process(BATCH)
     assert len(proc.replacements) == 1 and proc.consumer.seeks == [(TP, 40)]
 
 
 def test_fenced_again_and_again_means_a_twin_owns_the_id(monkeypatch):
-    proc = processor(monkeypatch, FakeProducer(commit_error=ProducerFencedError()))
-    monkeypatch.setattr(proc, "_make_producer",
-                        lambda: FakeProducer(commit_error=ProducerFencedError()))
+    proc = processor(monkeypatch, FakeProducer(commit_error=FENCED))
+    proc._make_producer = lambda: FakeProducer(commit_error=FENCED)
     for _ in range(service.FENCED_LIMIT):
         proc._process(BATCH)
-    with pytest.raises(ProducerFencedError):
+    with pytest.raises(KafkaCallError) as raised:
         proc._process(BATCH)
+    assert raised.value.fenced
 
 
 def test_a_commit_resets_the_fencing_count(monkeypatch):
@@ -196,9 +193,7 @@ def test_a_commit_resets_the_fencing_count(monkeypatch):
 
 
 def test_a_call_that_timed_out_replaces_the_producer_without_waiting_on_abort(monkeypatch):
-    from kafka.errors import KafkaTimeoutError
-
-    stuck = FakeProducer(commit_error=KafkaTimeoutError("commit still pending"))
+    stuck = FakeProducer(commit_error=TIMED_OUT)
     proc = processor(monkeypatch, stuck)
     proc._process(BATCH)
     assert "abort" not in stuck.calls and stuck.calls[-1] == "close"
