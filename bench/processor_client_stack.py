@@ -126,6 +126,32 @@ def run(rounds: int = 2, tasks: int = 10_000, seconds: float = 20.0) -> dict[str
             "median": med, "ratio_confluent_to_kafka_python": ratios, "runs": runs}  # fmt: skip
 
 
+def for_run(quick: bool) -> dict[str, Any]:
+    """bench/run.py's entry: one round of small phases in quick mode."""
+    return run(1, 2_000, 5.0) if quick else run(2, 10_000, 20.0)
+
+
+def section(r: dict[str, Any]) -> str:
+    med, ratio = r["median"], r["ratio_confluent_to_kafka_python"]
+    kp, ck = med["kafka-python"], med["confluent-kafka"]
+    return "\n".join([
+        f"## The processor's Kafka client in the stack (medians of {r['rounds']} rounds, "
+        "alternating; processor process CPU)",
+        "",
+        "| phase | kafka-python | confluent-kafka | confluent / kafka-python |",
+        "|---|---|---|---|",
+        f"| ingest, {r['tasks']:,} tasks in posts of 500: CPU us per task | "
+        f"{kp['ingest']['cpu_us_per_task']:,.0f} | {ck['ingest']['cpu_us_per_task']:,.0f} | "
+        f"{ratio['ingest']['cpu_us_per_task']:.2f} |",
+        f"| claims at {r['claim_rate']:.0f}/s for {r['claim_seconds']:.0f} s: CPU us per command | "
+        f"{kp['claims']['cpu_us_per_command']:,.0f} | {ck['claims']['cpu_us_per_command']:,.0f} | "
+        f"{ratio['claims']['cpu_us_per_command']:.2f} |",
+        f"| claim latency p50 / p99 (ms) | {kp['claims']['p50_ms']:.0f} / "
+        f"{kp['claims']['p99_ms']:.0f} | {ck['claims']['p50_ms']:.0f} / "
+        f"{ck['claims']['p99_ms']:.0f} | |",
+    ]) + "\n"
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=2)

@@ -32,7 +32,7 @@ BENCHES = ("ingest", "claims", "peer", "e2e", "replay", "memory", "webhooks", "f
 # Old beside new in one run (issue 14, docs/DESIGN.md "Decisions by measurement"): each
 # module has for_run(quick) and section(result); each brings its own stack if it needs one.
 COMPARISONS = ("redis_memory", "codec_compare", "json_compare", "kafka_client_compare",
-               "uvloop_compare")
+               "uvloop_compare", "processor_client_stack")
 BENCHES += COMPARISONS
 
 
