@@ -5,11 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import msgspec
+
 ROLES = frozenset({"requester", "worker", "operator", "system"})
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class EventEnvelope:
+# Envelopes are Structs: built for every event decoded and every event the processor
+# stamps, where a frozen dataclass's __init__ (object.__setattr__ per field) cost ~8x
+# a Struct's (4.8 against 0.6 us).
+class EventEnvelope(msgspec.Struct, frozen=True):
     """One event as stored on piecework.events.
 
     `event_id` derives from `command_id` (command_id/index), so re-deciding a retried
@@ -32,8 +36,7 @@ class EventEnvelope:
         return self.event.TYPE
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class CommandEnvelope:
+class CommandEnvelope(msgspec.Struct, frozen=True):
     """One command as sent on piecework.commands. Clients never stamp time: the processor does."""
 
     command_id: str

@@ -21,14 +21,14 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
 
 from audit.verify import pack_plain
 from broker.api.app import live_services, make_app
 from broker.api.gateway import CommandGateway
 from broker.client import Client
 from broker.domain.policy import Policy
-from broker.processor import service
+from broker.processor import port_confluent, port_kafka_python
+from broker.processor.kafka_port import KafkaCallError
 from consumers.timers.checkpoints import run_checkpoints
 from deploy.cli import main
 from deploy.topics import create_topics
@@ -286,15 +286,20 @@ def test_an_aborted_transaction_leaves_no_trace_in_the_chain(
     """The third commit fails after its records reached the partition: the transaction is
     aborted, the batch decided again, and the chain links only what was committed."""
     settings = settings_for(kafka_bootstrap, redis_url, f"t.chain.abort.{uuid.uuid4().hex[:8]}")
-    real_commit, calls = service.transactions.commit, {"n": 0}
+    calls = {"n": 0}
 
-    def failing_commit(producer) -> None:  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KafkaError("injected: the commit failed after the records were sent")
-        real_commit(producer)
+    def failing(real_commit):  # type: ignore[no-untyped-def]
+        def commit(producer) -> None:  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] == 3:  # the processor flushed before committing: records are there
+                raise KafkaCallError("injected: the commit failed after the records were sent")
+            real_commit(producer)
 
-    monkeypatch.setattr(service.transactions, "commit", failing_commit)
+        return commit
+
+    # whichever client PIECEWORK_PROCESSOR_CLIENT picks, behind the processor's port
+    for port in (port_confluent.Producer, port_kafka_python.Producer):
+        monkeypatch.setattr(port, "commit", failing(port.commit))
 
     async def run() -> None:
         async with CommandGateway(settings) as gateway:

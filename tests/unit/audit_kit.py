@@ -7,7 +7,6 @@ account and task events, worker for wallet events), offsets counting up per part
 
 from __future__ import annotations
 
-import dataclasses
 import zlib
 from typing import Any
 
@@ -81,7 +80,7 @@ def first(records: list[Positioned], kind: type) -> EventEnvelope:
 
 
 def with_event(env: EventEnvelope, **changes: Any) -> EventEnvelope:
-    return dataclasses.replace(env, event=msgspec.structs.replace(env.event, **changes))
+    return msgspec.structs.replace(env, event=msgspec.structs.replace(env.event, **changes))
 
 
 def replaced(records: list[Positioned], old: EventEnvelope, new: EventEnvelope) -> list[Positioned]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import msgspec
 
 from audit.checks import MAX_LISTED, aggregates, ids, sequences, wallets
@@ -34,14 +32,14 @@ def test_a_duplicate_event_id_is_a_violation() -> None:
     log = good_log()
     approval = first(log, ev.SubmissionApproved)
     twin = first(log, ev.BonusGranted)
-    bad = replaced(log, twin, dataclasses.replace(twin, event_id=approval.event_id))
+    bad = replaced(log, twin, msgspec.structs.replace(twin, event_id=approval.event_id))
     (found,) = ids.check(bad)
     assert approval.event_id in found and "repeats" in found
 
 
 def test_a_long_list_of_violations_is_capped_but_counted() -> None:
     log = good_log()
-    bad = [(p, o, dataclasses.replace(env, event_id="same")) for p, o, env in log]
+    bad = [(p, o, msgspec.structs.replace(env, event_id="same")) for p, o, env in log]
     found = ids.check(bad)
     assert len(found) == min(len(log) - 1, MAX_LISTED) + (len(log) - 1 > MAX_LISTED)
 
@@ -60,7 +58,7 @@ def test_a_sequence_gap_is_a_violation() -> None:
 def test_a_repeated_sequence_is_a_violation() -> None:
     log = good_log()
     bonus = first(log, ev.BonusGranted)
-    bad = replaced(log, bonus, dataclasses.replace(bonus, sequence=bonus.sequence - 1))
+    bad = replaced(log, bonus, msgspec.structs.replace(bonus, sequence=bonus.sequence - 1))
     found = sequences.check(bad)
     assert any("repeat" in f for f in found) and any("gap" in f for f in found), found
 
@@ -77,7 +75,7 @@ def test_an_aggregate_on_two_partitions_is_a_violation() -> None:
 def test_an_event_under_the_wrong_aggregate_id_is_a_violation() -> None:
     log = good_log()
     bonus = first(log, ev.BonusGranted)
-    bad = replaced(log, bonus, dataclasses.replace(bonus, aggregate_id="task:acme:b1:1"))
+    bad = replaced(log, bonus, msgspec.structs.replace(bonus, aggregate_id="task:acme:b1:1"))
     assert any("belongs to task:acme:b1:0" in f for f in sequences.check(bad))
 
 
@@ -110,7 +108,7 @@ def test_escrow_that_does_not_match_the_tasks_is_a_violation() -> None:
 def test_an_event_the_aggregate_cannot_fold_is_reported_not_raised() -> None:
     log = good_log()
     claimed = first(log, ev.TaskClaimed)
-    orphan = dataclasses.replace(claimed, aggregate_id="task:acme:b9:0", sequence=1)
+    orphan = msgspec.structs.replace(claimed, aggregate_id="task:acme:b9:0", sequence=1)
     bad = replaced(log, claimed, with_event(orphan, task_id="acme:b9:0"))
     found = aggregates.check(bad)
     assert any("cannot apply" in f and "before TaskPosted" in f for f in found), found

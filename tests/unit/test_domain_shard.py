@@ -155,7 +155,7 @@ def test_apply_skips_repeats_and_refuses_gaps():
     assert shard.apply(env) is False
     assert shard.tasks[TASK].claim_count == 1
     with pytest.raises(ValueError, match="sequence"):
-        shard.apply(dataclasses.replace(env, sequence=9))
+        shard.apply(msgspec.structs.replace(env, sequence=9))
 
 
 def test_apply_folds_task_money_into_the_account():
