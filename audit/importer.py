@@ -25,7 +25,7 @@ from kafka.partitioner.default import murmur2
 
 from audit.logfile import group_records, record_key, source_records
 from audit.parallel import SERIAL_BELOW, fork_pool
-from audit.source import FileLog, Item, KafkaLog, Undecodable, parse_line
+from audit.source import FileLog, Item, KafkaLog, Undecodable, file_range, parse_line
 from broker.domain.stamping import credits
 from schemas import events as ev
 from schemas.codec import encode_command
@@ -263,17 +263,7 @@ def pieces(path: Path, every: int | None = None) -> list[Piece] | None:
 
 
 def _lines(piece: Piece) -> Iterator[Item]:
-    with open(piece.path, "rb") as f:
-        f.seek(piece.start)
-        number, left = piece.first_line, piece.stop - piece.start
-        while left > 0:
-            line = f.readline()
-            if not line:
-                break
-            left -= len(line)
-            if line.strip():
-                yield parse_line(line, number)
-            number += 1
+    return file_range(piece.path, piece.start, piece.stop, piece.first_line)
 
 
 def check_piece(args: tuple[Piece, int]) -> tuple | SchemaError:

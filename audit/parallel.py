@@ -30,7 +30,15 @@ from typing import Any, TypeVar
 
 from audit.chain_check import ChainCheck
 from audit.checks import MAX_LISTED, Problems, aggregates, credits, ids, sequences, wallets
-from audit.source import FileLog, Item, KafkaLog, ListLog, Undecodable, parse_line, up_to
+from audit.source import (
+    FileLog,
+    Item,
+    KafkaLog,
+    ListLog,
+    Undecodable,
+    file_range,
+    up_to,
+)
 from audit.tracked_store import TrackedStore, merge
 from consumers.engine.runner import digests, fold_log
 from consumers.stores.memory_store import MemoryStore
@@ -92,17 +100,7 @@ class Segment:
 
 
 def _file_items(job: Job) -> Iterator[Item]:
-    with open(job.path, "rb") as f:
-        f.seek(job.start)
-        number, left = job.first_line, job.stop - job.start
-        while left > 0:
-            line = f.readline()
-            if not line:
-                break
-            left -= len(line)
-            if line.strip():
-                yield parse_line(line, number)
-            number += 1
+    return file_range(job.path, job.start, job.stop, job.first_line)
 
 
 def _kafka_items(job: Job, chain: ChainCheck | None,

@@ -142,25 +142,8 @@ def _body(catalogue: Catalogue, obj: dict[str, Any]) -> Any:
     return record
 
 
-def encode_event(env: EventEnvelope) -> bytes:
-    return _encode(
-        {
-            "t": env.event.TYPE,
-            "v": env.event.VERSION,
-            "id": env.event_id,
-            "agg": env.aggregate_id,
-            "seq": env.sequence,
-            "at": env.occurred_at,
-            "cmd": env.command_id,
-            "corr": env.correlation_id,
-            "cause": env.causation_id,
-            "actor": env.actor_id,
-            "d": env.event,
-        }
-    )
-
-
-def event_to_plain(env: EventEnvelope) -> dict[str, Any]:
+def _event_map(env: EventEnvelope, body: Any) -> dict[str, Any]:
+    """The envelope's keys on the wire, around `body` (the Struct, or its plain form)."""
     return {
         "t": env.event.TYPE,
         "v": env.event.VERSION,
@@ -172,8 +155,16 @@ def event_to_plain(env: EventEnvelope) -> dict[str, Any]:
         "corr": env.correlation_id,
         "cause": env.causation_id,
         "actor": env.actor_id,
-        "d": to_plain(env.event),
+        "d": body,
     }
+
+
+def encode_event(env: EventEnvelope) -> bytes:
+    return _encode(_event_map(env, env.event))
+
+
+def event_to_plain(env: EventEnvelope) -> dict[str, Any]:
+    return _event_map(env, to_plain(env.event))
 
 
 def event_from_plain(obj: dict[str, Any]) -> EventEnvelope:
