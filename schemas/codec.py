@@ -303,13 +303,25 @@ def encode_command(env: CommandEnvelope) -> bytes:
     )
 
 
+# What both decoding paths require of a command's envelope beyond its field types, in
+# the order the reference path reads the fields (its refusal is the one worded).
+def _check_role(role: str) -> str:
+    if role not in ROLES:
+        raise SchemaError(f"unknown actor role {role!r}", "bad_envelope")
+    return role
+
+
+def _check_command_id(command_id: str) -> str:
+    if not 1 <= len(command_id) <= 200:
+        raise SchemaError("command id must be 1-200 characters", "bad_envelope")
+    return command_id
+
+
 def decode_command(raw: bytes) -> CommandEnvelope:
     try:
         c = _decode_command_record(raw)
-        if c.role not in ROLES:
-            raise SchemaError(f"unknown actor role {c.role!r}", "bad_envelope")
-        if not 1 <= len(c.id) <= 200:
-            raise SchemaError("command id must be 1-200 characters", "bad_envelope")
+        _check_role(c.role)
+        _check_command_id(c.id)
         return CommandEnvelope(
             command_id=c.id,
             actor_id=c.actor,
@@ -325,12 +337,8 @@ def decode_command(raw: bytes) -> CommandEnvelope:
 
 def _reference_command(raw: bytes) -> CommandEnvelope:
     obj = _unpack(raw)
-    role = _field(obj, "role", str)
-    if role not in ROLES:
-        raise SchemaError(f"unknown actor role {role!r}", "bad_envelope")
-    command_id = _field(obj, "id", str)
-    if not 1 <= len(command_id) <= 200:
-        raise SchemaError("command id must be 1-200 characters", "bad_envelope")
+    role = _check_role(_field(obj, "role", str))
+    command_id = _check_command_id(_field(obj, "id", str))
     return CommandEnvelope(
         command_id=command_id,
         actor_id=_field(obj, "actor", str),
